@@ -1,0 +1,156 @@
+//! What each command does, once the CLI is parsed and logging is set up.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use crate::app;
+use crate::check::check_store;
+use crate::cli::{CheckArgs, DemoArgs, SimulatorArgs};
+use crate::config::Config;
+use crate::sdk::simulator::{self, Accept, SimulatorConfig};
+use crate::store::Store;
+
+/// Prints a start-up error the way operators read it and returns failure.
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    log::error!("{message}");
+    eprintln!("sysgp: {message}");
+    ExitCode::FAILURE
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("sysgp-http").build()
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `sysgp serve`.
+pub fn serve(config: Config) -> ExitCode {
+    if let Err(e) = config.check_for_serve() {
+        return fail(e);
+    }
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async {
+        let server = match app::start(&config).await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        log::info!("sysgp {} serving on http://{}", env!("CARGO_PKG_VERSION"), server.addr);
+        stop_signal().await;
+        log::info!("stopping: no new requests; finishing in-flight work");
+        server.stop().await;
+        log::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// `sysgp simulator`.
+pub fn simulator(args: SimulatorArgs) -> ExitCode {
+    let Some(accept) = Accept::parse(&args.accept) else {
+        return fail(format!("--accept must be none, party, quote or both, got {:?}", args.accept));
+    };
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        return fail("--fail-rate must be between 0 and 1");
+    }
+    let config = SimulatorConfig {
+        accept,
+        latency_ms: args.latency_ms,
+        fail_rate: args.fail_rate,
+        seed: args.seed,
+        state_file: args.state,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(args.bind).await {
+            Ok(l) => l,
+            Err(e) => return fail(format!("cannot listen on {}: {e}", args.bind)),
+        };
+        log::info!("SDK simulator listening on http://{} (accept {})", args.bind, accept.as_str());
+        match simulator::serve(listener, config, stop_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// `sysgp check`.
+pub fn check(args: CheckArgs, vars: &HashMap<String, String>) -> ExitCode {
+    let config = match Config::from_vars(vars) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let dir = args.data_dir.unwrap_or(config.data_dir);
+    if !dir.join("db").exists() {
+        return fail(format!("{} is not a sysgp data directory", dir.display()));
+    }
+    let store = match Store::open(&dir, config.cache_mb) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match check_store(&store) {
+        Ok(report) if report.ok() => {
+            println!("ok: {} accounts, {} transfers, every invariant holds", report.accounts, report.transfers);
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for v in &report.violations {
+                println!("invariant {} violated: {}", v.invariant, v.message);
+            }
+            println!(
+                "FAILED: {} violations in {} accounts, {} transfers",
+                report.violations.len(),
+                report.accounts,
+                report.transfers
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `sysgp demo`.
+pub fn demo(args: DemoArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    rt.block_on(async {
+        let demo = match crate::demo::start(args.bind, args.data_dir).await {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
+        println!("{}", demo.banner());
+        stop_signal().await;
+        demo.stop().await;
+        ExitCode::SUCCESS
+    })
+}

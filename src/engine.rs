@@ -1,0 +1,152 @@
+//! The engine: what every use case shares (store, SDK client, limits, in-flight
+//! idempotency claims, reconciliation queue, health). Use cases are `impl Engine`
+//! blocks in `accounts`, `transfers`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::ledger::{major_to_minor, Currency, Minor, Timestamp};
+use crate::sdk::SdkClient;
+use crate::store::Store;
+use crate::transfers::reconcile::ReconQueue;
+
+/// Limits that apply to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `SYSGP_AMOUNT_MAX`, major units.
+    pub amount_max: u64,
+}
+
+impl Limits {
+    /// The largest single amount in minor units of `currency`.
+    pub fn amount_max_minor(&self, currency: Currency) -> Minor {
+        major_to_minor(self.amount_max, currency)
+    }
+}
+
+/// What `/readyz` reports about the SDK.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SdkHealth {
+    /// Whether the last probe answered.
+    pub ok: bool,
+    /// When the last probe ran.
+    pub last_probe_at: Option<String>,
+    /// The last problem seen (probe failure or a configuration error from a payment).
+    pub error: Option<String>,
+}
+
+/// Shared state of the running service.
+pub struct Engine {
+    /// The store.
+    pub store: Store,
+    /// The SDK client.
+    pub sdk: SdkClient,
+    /// Request limits.
+    pub limits: Limits,
+    claims: Mutex<HashSet<ClaimKey>>,
+    /// IN_DOUBT transfers waiting for their next reconciliation attempt.
+    pub recon: ReconQueue,
+    ready: AtomicBool,
+    stopping: AtomicBool,
+    /// SDK health for `/readyz`.
+    pub sdk_health: Mutex<SdkHealth>,
+    /// Invariant violations found at start-up (the service stays unready).
+    pub violations: Mutex<Vec<String>>,
+}
+
+/// Something a request holds exclusively while it runs (SPEC §3 "key claimed, not
+/// yet committed").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClaimKey {
+    /// `Idempotency-Key`, scoped to the acting user.
+    Key(String, String),
+    /// A client-supplied transfer id.
+    Transfer(Uuid),
+}
+
+/// Releases its claims when dropped.
+pub struct ClaimGuard {
+    engine: Arc<Engine>,
+    keys: Vec<ClaimKey>,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if let Ok(mut claims) = self.engine.claims.lock() {
+            for k in &self.keys {
+                claims.remove(k);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Builds the engine over an open store.
+    pub fn new(store: Store, sdk: SdkClient, limits: Limits) -> Arc<Engine> {
+        Arc::new(Engine {
+            store,
+            sdk,
+            limits,
+            claims: Mutex::new(HashSet::new()),
+            recon: ReconQueue::default(),
+            ready: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            sdk_health: Mutex::new(SdkHealth::default()),
+            violations: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Claims keys for the duration of a request, or `409 IDEMPOTENCY_IN_PROGRESS`.
+    pub fn claim(self: &Arc<Self>, keys: Vec<ClaimKey>) -> Result<ClaimGuard, Error> {
+        let mut claims = self.claims.lock().map_err(|_| Error::internal("claims lock poisoned"))?;
+        if keys.iter().any(|k| claims.contains(k)) {
+            return Err(Error::conflict(
+                "IDEMPOTENCY_IN_PROGRESS",
+                "a request with this idempotency key is still being processed; retry shortly",
+            )
+            .with_retry_after(1));
+        }
+        claims.extend(keys.iter().cloned());
+        drop(claims);
+        Ok(ClaimGuard { engine: self.clone(), keys })
+    }
+
+    /// Whether start-up recovery finished and the invariants held.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Marks the service ready (after recovery).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was requested (background threads exit).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Asks background threads to stop.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.recon.wake();
+    }
+
+    /// Records an SDK configuration problem for `/readyz`.
+    pub fn note_sdk_problem(&self, problem: String) {
+        if let Ok(mut h) = self.sdk_health.lock() {
+            h.error = Some(problem);
+        }
+    }
+}
+
+/// The wall clock as a ledger timestamp.
+pub fn now() -> Timestamp {
+    Timestamp::from_system(SystemTime::now())
+}

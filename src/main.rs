@@ -1,0 +1,34 @@
+//! The `sysgp` binary: parse the command line, set up logging, hand over.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sysgp::cli::{Cli, Command};
+use sysgp::{commands, config};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let vars = match config::gather_vars(cli.env_file.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("sysgp: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let debug = vars.get("DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let default_level = if debug { "debug" } else { "info" };
+    let log_filter = vars.get("RUST_LOG").cloned().unwrap_or_else(|| default_level.to_owned());
+    env_logger::Builder::new().parse_filters(&log_filter).format_timestamp_millis().init();
+    match cli.command {
+        Command::Serve => match config::Config::from_vars(&vars) {
+            Ok(c) => commands::serve(c),
+            Err(e) => {
+                eprintln!("sysgp: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Simulator(args) => commands::simulator(args),
+        Command::Demo(args) => commands::demo(args),
+        Command::Check(args) => commands::check(args, &vars),
+    }
+}

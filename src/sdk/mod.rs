@@ -1,0 +1,13 @@
+//! The Mojaloop SDK Scheme Adapter: the only code that names ureq or SDK wire types.
+//!
+//! - [`client`]: one payment through the SDK's stages, with the mode and phase model.
+//! - [`outcome`]: the outcome table of SPEC §4.
+//! - [`wire`]: the request we send and the lenient reading of replies.
+//! - [`simulator`]: a real HTTP server speaking the SDK's outbound API, for tests and demos.
+pub mod client;
+pub mod outcome;
+pub mod simulator;
+pub mod wire;
+
+pub use client::{FinalSent, HubState, PayOutcome, SdkClient, SdkMode, Verdict};
+pub use wire::Payment;

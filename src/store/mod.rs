@@ -1,0 +1,208 @@
+//! The store: the only code that names sled or bincode. Keys, the record codec with
+//! its schema-version byte, typed reads and writes, and the single writer with group
+//! commit (a reply means the change is fdatasync'ed).
+#![deny(clippy::float_arithmetic)]
+
+mod codec;
+pub mod keys;
+mod read;
+mod repo;
+mod writer;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use codec::SCHEMA_VERSION;
+pub use keys::OrderKey;
+pub use read::{AccountQuery, Page, TransferQuery};
+pub use repo::{IdempotencyRecord, ReferenceRecord, StoredReply};
+pub use writer::{WriteTx, Writer, WriterStats};
+
+/// Every tree of the store. The discriminant indexes `StoreInner::trees`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeId {
+    /// Store-wide settings: schema version, sequence counter.
+    Meta = 0,
+    /// Account key → account.
+    Accounts,
+    /// Order key → account key (account list, newest first).
+    AccountsOrder,
+    /// Transfer id → transfer.
+    Transfers,
+    /// Order key → transfer id (transfer list, time filters).
+    TransfersOrder,
+    /// Wallet | order key → transfer id (statements, msisdn filter).
+    TransfersByAccount,
+    /// Status | order key → transfer id (status filter, recovery, reconciliation).
+    TransfersByStatus,
+    /// Owner id | index → posting (the journal).
+    Postings,
+    /// Actor | key → idempotency record.
+    Idempotency,
+    /// Created at | actor | key → () (24 h expiry sweep).
+    IdempotencyExpiry,
+    /// Account | reference → reference record (30-day uniqueness).
+    References,
+    /// Created at | account | reference → () (expiry sweep).
+    ReferencesExpiry,
+}
+
+/// Number of trees.
+pub const TREE_COUNT: usize = 12;
+
+impl TreeId {
+    /// Every tree, in discriminant order.
+    pub const ALL: [TreeId; TREE_COUNT] = [
+        TreeId::Meta,
+        TreeId::Accounts,
+        TreeId::AccountsOrder,
+        TreeId::Transfers,
+        TreeId::TransfersOrder,
+        TreeId::TransfersByAccount,
+        TreeId::TransfersByStatus,
+        TreeId::Postings,
+        TreeId::Idempotency,
+        TreeId::IdempotencyExpiry,
+        TreeId::References,
+        TreeId::ReferencesExpiry,
+    ];
+
+    /// The sled tree name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TreeId::Meta => "meta",
+            TreeId::Accounts => "accounts",
+            TreeId::AccountsOrder => "accounts_order",
+            TreeId::Transfers => "transfers",
+            TreeId::TransfersOrder => "transfers_order",
+            TreeId::TransfersByAccount => "transfers_by_account",
+            TreeId::TransfersByStatus => "transfers_by_status",
+            TreeId::Postings => "postings",
+            TreeId::Idempotency => "idempotency",
+            TreeId::IdempotencyExpiry => "idempotency_expiry",
+            TreeId::References => "references",
+            TreeId::ReferencesExpiry => "references_expiry",
+        }
+    }
+}
+
+/// A store failure. Messages are for logs; clients see a generic error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// A filesystem operation failed.
+    #[error("io: {0}")]
+    Io(std::io::Error),
+    /// A record could not be encoded or decoded.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// The data was written by a newer build.
+    #[error("the data directory was written by a newer sysgp (schema {found}, this build reads up to {supported}); refusing to touch it")]
+    SchemaTooNew {
+        /// Version found.
+        found: u8,
+        /// Newest version this build understands.
+        supported: u8,
+    },
+    /// The transaction of a batch failed.
+    #[error("commit: {0}")]
+    Commit(String),
+    /// The writer thread is gone (shutting down or crashed).
+    #[error("the store writer is not running")]
+    WriterGone,
+    /// Another process holds the data directory.
+    #[error("the data directory {0} is in use by another sysgp process")]
+    Locked(PathBuf),
+}
+
+/// The open database and its trees, shared by readers and the writer thread.
+pub(crate) struct StoreInner {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    /// sled's log file, fdatasync'ed after every flush (sled 0.34 only calls
+    /// sync_file_range, which does not make data durable on Linux).
+    db_file: File,
+    dir: PathBuf,
+}
+
+impl StoreInner {
+    fn tree(&self, id: TreeId) -> &sled::Tree {
+        &self.trees[id as usize]
+    }
+}
+
+/// The store: typed reads on any thread, writes through the single [`Writer`].
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+    /// The writer for every change.
+    pub writer: Writer,
+}
+
+const META_SCHEMA: &[u8] = b"schema_version";
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and starts its writer.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        let fresh = !dir.join("db").exists();
+        fs::create_dir_all(dir).map_err(StoreError::Io)?;
+        let db =
+            sled::Config::new().path(dir).cache_capacity(cache_mb.saturating_mul(1024 * 1024)).open().map_err(|e| {
+                match e {
+                    sled::Error::Io(io)
+                        if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) =>
+                    {
+                        StoreError::Locked(dir.to_path_buf())
+                    }
+                    other => StoreError::Sled(other),
+                }
+            })?;
+        let trees = TreeId::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
+        let db_file = File::open(dir.join("db")).map_err(StoreError::Io)?;
+        let inner = StoreInner { db, trees, db_file, dir: dir.to_path_buf() };
+        check_schema(&inner, fresh)?;
+        if fresh {
+            inner.db.flush()?;
+            inner.db_file.sync_data().map_err(StoreError::Io)?;
+            sync_dir(dir)?;
+        }
+        let inner = Arc::new(inner);
+        let writer = Writer::start(inner.clone())?;
+        Ok(Store { inner, writer })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Bytes on disk as sled reports them.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn check_schema(inner: &StoreInner, fresh: bool) -> Result<(), StoreError> {
+    let meta = inner.tree(TreeId::Meta);
+    match meta.get(META_SCHEMA)? {
+        Some(v) => {
+            let found = codec::decode::<u8>(&v)?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+            }
+        }
+        None if fresh || meta.is_empty() => {
+            meta.insert(META_SCHEMA, codec::encode(&SCHEMA_VERSION)?)?;
+        }
+        None => return Err(StoreError::Codec("store has data but no schema version".into())),
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so that files created in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::Io)
+}

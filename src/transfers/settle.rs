@@ -1,0 +1,148 @@
+//! Settling SDK transfers: the durable FINAL_SENT mark before the final call, and the
+//! posting (reserved → settlement), void (reserved → available) or IN_DOUBT that
+//! follows an SDK verdict, each in one store transaction.
+
+use uuid::Uuid;
+
+use super::existing_account;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ledger::{self, AccountKey, Quote, Resolution, SdkPhase, Transfer, TransferError, TransferStatus};
+use crate::sdk::{FinalSent, PayOutcome, Payment, Verdict};
+use crate::store::WriteTx;
+
+/// Code recorded on IN_DOUBT transfers.
+pub const IN_DOUBT_CODE: &str = "SDK_OUTCOME_UNKNOWN";
+
+/// A change to an SDK transfer, applied by [`settle`].
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    /// The verdict to apply.
+    pub verdict: Verdict,
+    /// The SDK's id, when learned.
+    pub sdk_transfer_id: Option<String>,
+    /// Quote details, when learned.
+    pub quote: Option<Quote>,
+    /// Set when an operator resolved the transfer.
+    pub resolution: Option<Resolution>,
+}
+
+impl Engine {
+    /// Runs a reserved SDK transfer through the SDK and records the outcome.
+    /// Blocking: runs on `spawn_blocking` or a worker thread.
+    pub fn pay_reserved(&self, t: Transfer) -> Result<Transfer, Error> {
+        let (AccountKey::Wallet(from), AccountKey::Wallet(to)) = (t.sender, t.receiver) else {
+            return Err(Error::internal(format!("SDK transfer {} between non-wallets", t.id)));
+        };
+        let payment = Payment {
+            home_transaction_id: t.id,
+            from,
+            to,
+            amount: t.amount,
+            currency: t.currency,
+            note: t.note.clone(),
+        };
+        let id = t.id;
+        let outcome = self.sdk.pay(&payment, |fs| self.record_final_sent(id, fs))?;
+        if let Verdict::Failed { code, message, .. } = &outcome.verdict {
+            if code == "SDK_CONFIG_ERROR" || code == "SDK_MODE_MISMATCH" {
+                self.note_sdk_problem(format!("{code}: {message}"));
+            }
+        }
+        self.apply_outcome(id, outcome)
+    }
+
+    fn record_final_sent(&self, id: Uuid, fs: &FinalSent) -> Result<(), Error> {
+        let fs = fs.clone();
+        self.store.writer.run_blocking(move |tx| {
+            let mut t = tx.transfer(id)?.ok_or_else(|| Error::internal(format!("transfer {id} vanished")))?;
+            let now = tx.now();
+            let sdk = t.sdk.as_mut().ok_or_else(|| Error::internal(format!("transfer {id} has no SDK state")))?;
+            if t.status != TransferStatus::Pending || sdk.phase != SdkPhase::Reserved {
+                return Err(Error::internal(format!("transfer {id} is not reserved ({:?})", t.status)));
+            }
+            sdk.phase = SdkPhase::FinalSent;
+            sdk.transfer_id = fs.sdk_transfer_id.clone().or(sdk.transfer_id.take());
+            if fs.quote.is_some() {
+                sdk.quote = fs.quote.clone();
+            }
+            t.updated_at = now;
+            tx.update_transfer(TransferStatus::Pending, &t)?;
+            Ok(())
+        })
+    }
+
+    /// Records an SDK outcome on a PENDING transfer and schedules reconciliation if in doubt.
+    pub fn apply_outcome(&self, id: Uuid, outcome: PayOutcome) -> Result<Transfer, Error> {
+        let change = Settlement {
+            verdict: outcome.verdict,
+            sdk_transfer_id: outcome.sdk_transfer_id,
+            quote: outcome.quote,
+            resolution: None,
+        };
+        let t = self.store.writer.run_blocking(move |tx| settle(tx, id, TransferStatus::Pending, &change))?;
+        self.schedule_reconciliation(&t);
+        Ok(t)
+    }
+}
+
+/// Applies `change` to a transfer that must be in status `expected` (else 409).
+pub fn settle(
+    tx: &mut WriteTx<'_>,
+    id: Uuid,
+    expected: TransferStatus,
+    change: &Settlement,
+) -> Result<Transfer, Error> {
+    let mut t = tx.transfer(id)?.ok_or_else(|| Error::not_found("TRANSFER_NOT_FOUND", format!("no transfer {id}")))?;
+    if t.status != expected {
+        return Err(Error::conflict("INVALID_STATE", format!("transfer {id} is {}", t.status.as_str()))
+            .with_details(serde_json::json!({ "status": t.status.as_str() })));
+    }
+    let now = tx.now();
+    let before = t.status;
+    let (next, posting) = match &change.verdict {
+        Verdict::Completed => {
+            let mut sender = existing_account(tx, &t.sender)?;
+            let settlement_key = AccountKey::Settlement(t.currency);
+            let mut settlement = existing_account(tx, &settlement_key)?;
+            let p = ledger::post(&mut sender, &mut settlement, t.amount).map_err(Error::internal)?;
+            tx.update_account(&sender)?;
+            tx.update_account(&settlement)?;
+            t.error = None;
+            (TransferStatus::Completed, Some(p))
+        }
+        Verdict::Failed { code, message, retryable } => {
+            let mut sender = existing_account(tx, &t.sender)?;
+            let p = ledger::void(&mut sender, t.amount).map_err(Error::internal)?;
+            tx.update_account(&sender)?;
+            t.error = Some(TransferError { code: code.clone(), message: message.clone(), retryable: *retryable });
+            (TransferStatus::Failed, Some(p))
+        }
+        Verdict::InDoubt { reason } => {
+            t.error = Some(TransferError { code: IN_DOUBT_CODE.into(), message: reason.clone(), retryable: false });
+            (TransferStatus::InDoubt, None)
+        }
+    };
+    t.set_status(next, now).map_err(Error::internal)?;
+    if let Some(sdk) = t.sdk.as_mut() {
+        if change.sdk_transfer_id.is_some() {
+            sdk.transfer_id = change.sdk_transfer_id.clone();
+        }
+        if change.quote.is_some() {
+            sdk.quote = change.quote.clone();
+        }
+        if next == TransferStatus::InDoubt {
+            sdk.recon.since = Some(now);
+        } else {
+            sdk.phase = SdkPhase::Done;
+        }
+    }
+    if change.resolution.is_some() {
+        t.resolution = change.resolution.clone();
+    }
+    if let Some(p) = posting {
+        tx.put_posting(t.id, 1, &p)?;
+    }
+    tx.update_transfer(before, &t)?;
+    Ok(t)
+}
