@@ -135,6 +135,12 @@ impl Ctx {
 
 /// Strict JSON decoding with the failing field named.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Error::invalid("INVALID_BODY", "the body must be a JSON object"),
+            Err(e) => Error::invalid("MALFORMED_JSON", format!("the body is not valid JSON: {e}")),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a free port, a temporary data directory,
+//! and the real SDK simulator over HTTP.
+
+mod accounts;
+mod bad_input;
+mod idempotency;
+mod sdk_outcomes;
+mod support;
+mod transfers;
