@@ -17,6 +17,8 @@ use crate::store::{Store, StoreError};
 
 /// How often `/readyz`'s SDK status is refreshed (SPEC §6).
 const SDK_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long `stop` waits for the last user of the store to let go.
+const STORE_CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +53,8 @@ pub struct Server {
     pub engine: Arc<Engine>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
-    reconciler: Option<std::thread::JoinHandle<()>>,
+    probe: JoinHandle<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Opens everything and serves; returns once the service is ready (or unready with
@@ -101,8 +104,9 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
         }
     }
     let reconciler = engine.start_reconciler().map_err(StartError::Thread)?;
-    tokio::spawn(probe_sdk(engine.clone()));
-    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, reconciler: Some(reconciler) })
+    let sweeper = engine.start_sweeper().map_err(StartError::Thread)?;
+    let probe = tokio::spawn(probe_sdk(engine.clone()));
+    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, probe, threads: vec![reconciler, sweeper] })
 }
 
 async fn probe_sdk(engine: Arc<Engine>) {
@@ -130,16 +134,26 @@ async fn probe_sdk(engine: Arc<Engine>) {
 }
 
 impl Server {
-    /// Stops taking requests, lets in-flight ones finish, stops background work.
-    pub async fn stop(mut self) {
-        self.engine.stop();
-        if let Some(tx) = self.shutdown.take() {
+    /// Stops taking requests, lets in-flight ones finish, stops background work and
+    /// waits until the store is closed (its last write durable, its lock released).
+    pub async fn stop(self) {
+        let Server { engine, shutdown, serving, probe, threads, .. } = self;
+        engine.stop();
+        if let Some(tx) = shutdown {
             let _ = tx.send(());
         }
-        let _ = (&mut self.serving).await;
-        if let Some(r) = self.reconciler.take() {
-            let _ = tokio::task::spawn_blocking(move || r.join()).await;
-        }
+        let _ = serving.await;
+        probe.abort();
+        let _ = probe.await;
+        let closed = engine.store.writer.closed_signal();
+        drop(engine);
+        let _ = tokio::task::spawn_blocking(move || {
+            threads.into_iter().for_each(|t| drop(t.join()));
+            if !closed.wait(STORE_CLOSE_WAIT) {
+                log::warn!("the store was still in use {} s after stopping", STORE_CLOSE_WAIT.as_secs());
+            }
+        })
+        .await;
     }
 
     /// Resolves when the server task ends.

@@ -54,6 +54,8 @@ pub struct Engine {
     pub recon: ReconQueue,
     ready: AtomicBool,
     stopping: AtomicBool,
+    stop_lock: Mutex<()>,
+    stop_signal: std::sync::Condvar,
     /// SDK health for `/readyz`.
     pub sdk_health: Mutex<SdkHealth>,
     /// Invariant violations found at start-up (the service stays unready).
@@ -97,6 +99,8 @@ impl Engine {
             recon: ReconQueue::default(),
             ready: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            stop_lock: Mutex::new(()),
+            stop_signal: std::sync::Condvar::new(),
             sdk_health: Mutex::new(SdkHealth::default()),
             violations: Mutex::new(Vec::new()),
         })
@@ -136,6 +140,18 @@ impl Engine {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.recon.wake();
+        if let Ok(_guard) = self.stop_lock.lock() {
+            self.stop_signal.notify_all();
+        }
+    }
+
+    /// Sleeps for `duration` or until [`Engine::stop`] is called.
+    pub fn sleep_unless_stopping(&self, duration: std::time::Duration) {
+        let Ok(guard) = self.stop_lock.lock() else { return };
+        if self.is_stopping() {
+            return;
+        }
+        let _ = self.stop_signal.wait_timeout(guard, duration);
     }
 
     /// Records an SDK configuration problem for `/readyz`.

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod health;
+mod metrics;
 mod request;
 mod response;
 pub mod router;
@@ -159,7 +160,7 @@ async fn handle(
 }
 
 async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
-    if !matches!(handler, Handler::Healthz | Handler::Readyz) && !ctx.state.engine.is_ready() {
+    if !matches!(handler, Handler::Healthz | Handler::Readyz | Handler::Metrics) && !ctx.state.engine.is_ready() {
         return Err(Error::unavailable(
             "NOT_READY",
             "the service is starting (recovery in progress) or unhealthy; see /readyz",
@@ -169,6 +170,7 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
     match handler {
         Handler::Healthz => health::healthz(ctx).await,
         Handler::Readyz => health::readyz(ctx).await,
+        Handler::Metrics => metrics::metrics(ctx).await,
         Handler::AccountCreate => accounts::create(ctx).await,
         Handler::AccountList => accounts::list(ctx).await,
         Handler::AccountGet => accounts::get(ctx).await,

@@ -11,6 +11,8 @@ pub enum Handler {
     Healthz,
     /// `GET /readyz`.
     Readyz,
+    /// `GET /metrics`.
+    Metrics,
     /// Create a wallet.
     AccountCreate,
     /// List and search wallets.
@@ -58,6 +60,7 @@ const fn route(method: &'static str, pattern: &'static str, handler: Handler) ->
 pub const ROUTES: &[Route] = &[
     route("GET", "/healthz", Handler::Healthz),
     route("GET", "/readyz", Handler::Readyz),
+    route("GET", "/metrics", Handler::Metrics),
     route("POST", "/api/v1/accounts/", Handler::AccountCreate),
     route("GET", "/api/v1/accounts/", Handler::AccountList),
     route("GET", "/api/v1/accounts/{msisdn}/", Handler::AccountGet),

@@ -17,7 +17,7 @@ pub use codec::SCHEMA_VERSION;
 pub use keys::OrderKey;
 pub use read::{AccountQuery, Page, TransferQuery};
 pub use repo::{IdempotencyRecord, ReferenceRecord, StoredReply};
-pub use writer::{WriteTx, Writer, WriterStats};
+pub use writer::{ClosedSignal, WriteTx, Writer, WriterStats};
 
 /// Every tree of the store. The discriminant indexes `StoreInner::trees`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

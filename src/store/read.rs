@@ -219,3 +219,21 @@ fn order_suffix(key: &[u8]) -> Result<OrderKey, StoreError> {
 fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|e| StoreError::Codec(e.to_string()))
 }
+
+impl Store {
+    /// Up to `limit` expiry entries (`created at | record key`) created before `before`.
+    pub fn expired_entries(
+        &self,
+        expiry_tree: TreeId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let end = (before.0.max(0) as u64).to_be_bytes();
+        self.inner
+            .tree(expiry_tree)
+            .range(..end.to_vec())
+            .take(limit)
+            .map(|r| r.map(|(k, _)| k.to_vec()).map_err(StoreError::from))
+            .collect()
+    }
+}

@@ -131,3 +131,31 @@ impl WriteTx<'_> {
         self.put(TreeId::References, &k, record)
     }
 }
+
+impl WriteTx<'_> {
+    /// Removes an expiry entry and, unless it was renewed since, the record it guards.
+    /// Records of both expiring kinds carry `created_at` in the entry's first 8 bytes.
+    pub fn expire_entry(&mut self, expiry_tree: TreeId, expiry_key: &[u8]) -> Result<(), StoreError> {
+        let Some((stamp, record_key)) = expiry_key.split_first_chunk::<8>() else {
+            self.remove(expiry_tree, expiry_key);
+            return Ok(());
+        };
+        let created_at = Timestamp(i64::try_from(u64::from_be_bytes(*stamp)).unwrap_or(i64::MAX));
+        let current = match expiry_tree {
+            TreeId::IdempotencyExpiry => self
+                .get::<IdempotencyRecord>(TreeId::Idempotency, record_key)?
+                .map(|r| (TreeId::Idempotency, r.created_at)),
+            TreeId::ReferencesExpiry => {
+                self.get::<ReferenceRecord>(TreeId::References, record_key)?.map(|r| (TreeId::References, r.created_at))
+            }
+            _ => None,
+        };
+        if let Some((record_tree, at)) = current {
+            if at == created_at {
+                self.remove(record_tree, record_key);
+            }
+        }
+        self.remove(expiry_tree, expiry_key);
+        Ok(())
+    }
+}

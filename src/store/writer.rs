@@ -52,6 +52,28 @@ pub struct Writer {
     sender: mpsc::Sender<Job>,
     /// Shared counters.
     pub stats: Arc<WriterStats>,
+    closed: ClosedSignal,
+}
+
+/// Set when the writer thread has ended and released its hold on the database.
+#[derive(Clone, Default)]
+pub struct ClosedSignal(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl ClosedSignal {
+    fn set(&self) {
+        let (lock, cv) = &*self.0;
+        if let Ok(mut closed) = lock.lock() {
+            *closed = true;
+        }
+        cv.notify_all();
+    }
+
+    /// Waits until the writer has ended; false on timeout.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let (lock, cv) = &*self.0;
+        let Ok(guard) = lock.lock() else { return false };
+        cv.wait_timeout_while(guard, timeout, |closed| !*closed).map(|(g, _)| *g).unwrap_or(false)
+    }
 }
 
 /// Pending writes of one tree: key → new value, or `None` for a removal.
@@ -154,11 +176,16 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
+        let closed = ClosedSignal::default();
+        let thread_closed = closed.clone();
         std::thread::Builder::new()
             .name("sysgp-writer".into())
-            .spawn(move || run(inner, receiver, clock, thread_stats))
+            .spawn(move || {
+                run(inner, receiver, clock, thread_stats);
+                thread_closed.set();
+            })
             .map_err(StoreError::Io)?;
-        Ok(Writer { sender, stats })
+        Ok(Writer { sender, stats, closed })
     }
 
     fn job<R, E, F>(f: F) -> (Job, oneshot::Receiver<Result<R, E>>)
@@ -191,6 +218,11 @@ impl Writer {
         let (job, reply) = Writer::job(f);
         self.sender.send(job).await.map_err(|_| StoreError::WriterGone)?;
         reply.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// A signal that fires once the writer thread has ended (every `Writer` dropped).
+    pub fn closed_signal(&self) -> ClosedSignal {
+        self.closed.clone()
     }
 
     /// Blocking form of [`Writer::run`] for worker threads (never call it on an async worker).

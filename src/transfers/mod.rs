@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod resolve;
 pub mod settle;
+pub mod sweep;
 
 use serde_json::json;
 use uuid::Uuid;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod cli;
 mod idempotency;
 mod sdk_outcomes;
 mod support;

@@ -108,6 +108,14 @@ fn to_reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Re
 }
 
 impl TestApp {
+    /// Stops the server (releasing the store) and returns the data directory.
+    pub fn stop_server(&mut self) -> std::path::PathBuf {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.stop());
+        }
+        self._dir.path().to_path_buf()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

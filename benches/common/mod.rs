@@ -1,0 +1,972 @@
+//! Shared by the custom-harness benchmarks (`benches/p2p.rs`, later `benches/bulk.rs`):
+//! locating the release `sysgp` binary, starting the server and the SDK simulator as
+//! separate processes on a fresh data directory, a bare warp baseline server (the
+//! bench executable re-executes itself), a minimal keep-alive HTTP/1.1 client, the
+//! closed-loop load generator, `/proc` CPU accounting, `/metrics` scraping and the
+//! report plumbing (percentiles, machine info, `target/bench/*.json`).
+//!
+//! Each bench uses part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+/// A `SECRET_KEY` that passes the server's checks (≥ 32 characters, ≥ 10 distinct).
+pub const BENCH_SECRET_KEY: &str = "bench-secret-key-0123456789-abcdefghijklmnopqrstuv";
+
+/// The env var that turns the bench executable into a helper process.
+const ROLE_VAR: &str = "SYSGP_BENCH_ROLE";
+/// The listen address of a helper process.
+const ROLE_BIND_VAR: &str = "SYSGP_BENCH_BIND";
+/// Path served by the bare warp baseline.
+pub const BARE_PATH: &str = "/bare";
+
+// ---------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------
+
+/// Run lengths and client counts, from the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `SYSGP_BENCH_QUICK=1`: a smoke run for CI.
+    pub quick: bool,
+    /// Warm-up before each measured window.
+    pub warmup: Duration,
+    /// Measured window of each point (`SYSGP_BENCH_SECS`).
+    pub measure: Duration,
+    /// Client counts.
+    pub clients: Vec<usize>,
+}
+
+impl Settings {
+    /// Reads `SYSGP_BENCH_QUICK`, `SYSGP_BENCH_SECS`, `SYSGP_BENCH_WARMUP_SECS`.
+    pub fn from_env() -> Settings {
+        let quick = std::env::var("SYSGP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let secs = |name: &str, default: f64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .unwrap_or(default)
+        };
+        let (measure, warmup) = if quick { (1.0, 0.5) } else { (5.0, 1.0) };
+        Settings {
+            quick,
+            measure: Duration::from_secs_f64(secs("SYSGP_BENCH_SECS", measure)),
+            warmup: Duration::from_secs_f64(secs("SYSGP_BENCH_WARMUP_SECS", warmup)),
+            clients: if quick { vec![1, 16] } else { vec![1, 16, 64] },
+        }
+    }
+
+    /// The largest client count of this run.
+    pub fn max_clients(&self) -> usize {
+        self.clients.iter().copied().max().unwrap_or(1)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Binary, ports, processes
+// ---------------------------------------------------------------------------------
+
+/// The release `sysgp` binary: `SYSGP_BIN`, else `target/release/sysgp` next to this
+/// bench executable (`target/release/deps/<bench>-<hash>`), built if missing.
+pub fn sysgp_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SYSGP_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("bench executable lives in <target>/<profile>/deps");
+    let bin = profile_dir.join(format!("sysgp{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        println!("{} is missing: running `cargo build --release --bin sysgp`", bin.display());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--bin", "sysgp"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release --bin sysgp failed");
+        assert!(bin.exists(), "{} still missing after the build (set SYSGP_BIN)", bin.display());
+    }
+    bin
+}
+
+/// A free loopback port (bound, read, released: the child binds it right after).
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr")
+}
+
+/// A child process, killed and reaped on drop.
+pub struct Proc {
+    /// What it is, for messages.
+    pub name: String,
+    /// The child.
+    pub child: Child,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> io::Result<Proc> {
+        let out = File::create(log)?;
+        let err = out.try_clone()?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err));
+        let child = cmd.spawn()?;
+        Ok(Proc { name: name.to_owned(), child, log: log.to_path_buf() })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Err` with the end of its log if it has exited.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!("{} exited ({status}); log:\n{}", self.name, self.log_tail())),
+            Err(e) => Err(format!("{}: {e}", self.name)),
+        }
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// Polls `probe` every 20 ms until it returns true, the process dies, or 30 s pass.
+fn wait_until(proc_: &mut Proc, what: &str, mut probe: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if probe() {
+            return Ok(());
+        }
+        proc_.check_alive()?;
+        if Instant::now() > deadline {
+            return Err(format!("{what} not ready after 30 s; log:\n{}", proc_.log_tail()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Options of a server + simulator stack.
+#[derive(Clone, Debug, Default)]
+pub struct StackOptions {
+    /// `--latency-ms` of the simulator.
+    pub sim_latency_ms: u64,
+    /// Extra environment of `sysgp serve` (e.g. `SYSGP_BULK_WORKERS`).
+    pub server_env: Vec<(String, String)>,
+}
+
+/// `sysgp simulator` + `sysgp serve` on a fresh temporary data directory.
+/// Fields drop in order: server, simulator, then the directory.
+pub struct Stack {
+    /// The server.
+    pub server: Proc,
+    /// The simulator.
+    pub sim: Proc,
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Simulator address.
+    pub sim_addr: SocketAddr,
+    /// Holds the data directory and the logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts the simulator, then the server, and waits for `GET /readyz` = 200.
+    pub fn start(bin: &Path, opts: &StackOptions) -> Result<Stack, String> {
+        let dir = bench_tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let sim_addr = free_addr();
+        let mut cmd = base_command(bin);
+        cmd.env("RUST_LOG", "warn").args([
+            "simulator",
+            "--bind",
+            &sim_addr.to_string(),
+            "--accept",
+            "none",
+            "--latency-ms",
+            &opts.sim_latency_ms.to_string(),
+        ]);
+        let mut sim = Proc::spawn("simulator", cmd, &dir.path().join("simulator.log")).map_err(|e| e.to_string())?;
+        wait_until(&mut sim, "simulator", || {
+            Conn::new(sim_addr).request(&request_bytes("GET", &sim_addr, "/", &[], b"")).is_ok()
+        })?;
+
+        let addr = free_addr();
+        let env_file = dir.path().join("empty.env");
+        std::fs::write(&env_file, "").map_err(|e| e.to_string())?;
+        let data_dir = dir.path().join("data");
+        let mut cmd = base_command(bin);
+        cmd.env("RUST_LOG", "warn")
+            .env("SECRET_KEY", BENCH_SECRET_KEY)
+            .env("MOJALOOP_SDK_URL", format!("http://{sim_addr}"))
+            .env("SYSGP_BIND", addr.to_string())
+            .env("SYSGP_DATA_DIR", &data_dir)
+            .arg("--env-file")
+            .arg(&env_file)
+            .arg("serve");
+        for (k, v) in &opts.server_env {
+            cmd.env(k, v);
+        }
+        let mut server = Proc::spawn("sysgp serve", cmd, &dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let ready = request_bytes("GET", &addr, "/readyz", &[], b"");
+        wait_until(&mut server, "sysgp serve", || Conn::new(addr).request(&ready).is_ok_and(|r| r.status == 200))?;
+        Ok(Stack { server, sim, addr, sim_addr, dir })
+    }
+}
+
+/// A temporary directory under `SYSGP_BENCH_DIR` (default: the system temp dir).
+pub fn bench_tempdir() -> io::Result<tempfile::TempDir> {
+    match std::env::var_os("SYSGP_BENCH_DIR") {
+        Some(dir) => tempfile::Builder::new().prefix("sysgp-bench-").tempdir_in(dir),
+        None => tempfile::Builder::new().prefix("sysgp-bench-").tempdir(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Bare warp baseline (the bench executable re-executed)
+// ---------------------------------------------------------------------------------
+
+/// Call first in `main`: if this process was started as a helper, run it and return true.
+pub fn run_role_if_asked() -> bool {
+    match std::env::var(ROLE_VAR).as_deref() {
+        Ok("bare-warp") => {
+            let bind: SocketAddr = std::env::var(ROLE_BIND_VAR)
+                .ok()
+                .and_then(|b| b.parse().ok())
+                .expect("SYSGP_BENCH_BIND=host:port for the bare-warp role");
+            bare_warp_server(bind);
+            true
+        }
+        Ok(other) => panic!("unknown {ROLE_VAR}={other:?}"),
+        Err(_) => false,
+    }
+}
+
+/// The request body the baseline parses: the P2P request's shape.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BareBody {
+    sender_msisdn: String,
+    receiver_msisdn: String,
+    amount: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// A minimal warp 0.4 server on a 2-worker runtime: `POST /bare` parses a small JSON
+/// body and answers a small JSON 201; the same shape of work as a P2P minus the ledger.
+fn bare_warp_server(bind: SocketAddr) {
+    use warp::Filter;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind bare-warp");
+        let route = warp::post()
+            .and(warp::path("bare"))
+            .and(warp::path::end())
+            .and(warp::body::content_length_limit(64 * 1024))
+            .and(warp::body::json())
+            .map(|b: BareBody| {
+                let reply = json!({
+                    "transfer_id": uuid::Uuid::new_v4().to_string(),
+                    "sender_msisdn": b.sender_msisdn,
+                    "receiver_msisdn": b.receiver_msisdn,
+                    "amount": b.amount,
+                    "note": b.note,
+                    "status": "COMPLETED",
+                });
+                warp::reply::with_status(warp::reply::json(&reply), warp::http::StatusCode::CREATED)
+            });
+        warp::serve(route).incoming(listener).run().await;
+    });
+}
+
+/// The bare warp baseline as a separate process.
+pub struct BareWarp {
+    /// The process.
+    pub proc_: Proc,
+    /// Its address.
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl BareWarp {
+    /// Re-executes this bench as the baseline server and waits until it answers 201.
+    pub fn start(sample_body: &[u8]) -> Result<BareWarp, String> {
+        let dir = bench_tempdir().map_err(|e| e.to_string())?;
+        let addr = free_addr();
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = base_command(&exe);
+        cmd.env(ROLE_VAR, "bare-warp").env(ROLE_BIND_VAR, addr.to_string());
+        let mut proc_ = Proc::spawn("bare warp", cmd, &dir.path().join("bare.log")).map_err(|e| e.to_string())?;
+        let req = json_post(&addr, BARE_PATH, sample_body);
+        wait_until(&mut proc_, "bare warp", || Conn::new(addr).request(&req).is_ok_and(|r| r.status == 201))?;
+        Ok(BareWarp { proc_, addr, _dir: dir })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Minimal HTTP/1.1 client
+// ---------------------------------------------------------------------------------
+
+/// A raw HTTP/1.1 request.
+pub fn request_bytes(method: &str, host: &SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160 + body.len());
+    let _ = write!(out, "{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        let _ = write!(out, "{k}: {v}\r\n");
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        let _ = write!(out, "Content-Length: {}\r\n", body.len());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// A JSON POST.
+pub fn json_post(host: &SocketAddr, path: &str, body: &[u8]) -> Vec<u8> {
+    request_bytes("POST", host, path, &[("Content-Type", "application/json")], body)
+}
+
+/// A reply: status and body.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+/// One keep-alive connection; reconnects when the server closed it.
+pub struct Conn {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    /// Connections opened.
+    pub connects: u64,
+}
+
+impl Conn {
+    /// Not connected yet.
+    pub fn new(addr: SocketAddr) -> Conn {
+        Conn { addr, stream: None, buf: Vec::with_capacity(16 * 1024), connects: 0 }
+    }
+
+    /// Sends `raw` and reads the reply. A reused connection found closed is retried once
+    /// on a new one (the server never saw the request).
+    pub fn request(&mut self, raw: &[u8]) -> io::Result<Reply> {
+        let reused = self.stream.is_some();
+        match self.exchange(raw) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.stream = None;
+                let stale = matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionAborted
+                );
+                if reused && stale && self.buf.is_empty() {
+                    let r = self.exchange(raw);
+                    if r.is_err() {
+                        self.stream = None;
+                    }
+                    r
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn exchange(&mut self, raw: &[u8]) -> io::Result<Reply> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(60)))?;
+            self.connects += 1;
+            self.stream = Some(s);
+        }
+        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))?;
+        stream.write_all(raw)?;
+        self.buf.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        // Headers.
+        let header_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a reply"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..header_end]).map_err(|_| bad_reply("non-UTF-8 headers"))?;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or("");
+        let status: u16 =
+            status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad_reply(status_line))?;
+        let (mut length, mut chunked, mut close) = (None, false, false);
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else { continue };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = Some(value.parse::<usize>().map_err(|_| bad_reply("content-length"))?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+        let body = if status == 204 || status == 304 || (100..200).contains(&status) {
+            Vec::new()
+        } else if chunked {
+            loop {
+                if let Some(body) = dechunk(&self.buf[header_end..])? {
+                    break body;
+                }
+                let n = stream.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a chunked body"));
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+        } else if let Some(len) = length {
+            while self.buf.len() < header_end + len {
+                let n = stream.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside the body"));
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+            self.buf[header_end..header_end + len].to_vec()
+        } else {
+            close = true;
+            stream.read_to_end(&mut self.buf)?;
+            self.buf[header_end..].to_vec()
+        };
+        if close {
+            self.stream = None;
+        }
+        self.buf.clear();
+        Ok(Reply { status, body })
+    }
+}
+
+fn bad_reply(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("bad HTTP reply: {what}"))
+}
+
+/// Position of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of a complete chunked message, or `None` if more bytes are needed.
+fn dechunk(mut data: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    loop {
+        let Some(eol) = find(data, b"\r\n") else { return Ok(None) };
+        let size_text = std::str::from_utf8(&data[..eol]).map_err(|_| bad_reply("chunk size"))?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad_reply("chunk size"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            // Trailers (none expected) end with an empty line.
+            return Ok(find(data, b"\r\n").map(|_| body));
+        }
+        if data.len() < size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// `"code":"…"` of an error body, cheaply.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let at = find(body, b"\"code\":\"")? + 8;
+    let len = body[at..].iter().position(|b| *b == b'"')?;
+    Some(String::from_utf8_lossy(&body[at..at + len]).into_owned())
+}
+
+/// Accepts a 201 whose body says `"status":"COMPLETED"`; otherwise an error kind.
+pub fn expect_201_completed(status: u16, body: &[u8]) -> Result<(), String> {
+    if status != 201 {
+        return Err(format!("HTTP {status} {}", error_code(body).unwrap_or_default()));
+    }
+    if find(body, b"\"status\":\"COMPLETED\"").is_some() {
+        return Ok(());
+    }
+    let at = find(body, b"\"status\":\"").map(|i| i + 10);
+    let got = at
+        .and_then(|i| body[i..].iter().position(|b| *b == b'"').map(|n| String::from_utf8_lossy(&body[i..i + n])))
+        .unwrap_or_default();
+    Err(format!("201 with status {got}"))
+}
+
+// ---------------------------------------------------------------------------------
+// Load generator
+// ---------------------------------------------------------------------------------
+
+/// When in a run the observer is called (from the main thread).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// Warm-up over, measured window starts.
+    MeasureStart,
+    /// Measured window over.
+    MeasureEnd,
+}
+
+/// One kind of failed request.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorKind {
+    /// How many in the measured window.
+    pub count: u64,
+    /// One body, truncated.
+    pub sample: String,
+}
+
+/// What a closed-loop run measured (completions inside the measured window).
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    /// Clients.
+    pub clients: usize,
+    /// The measured window.
+    pub measured: Duration,
+    /// Successful requests completed in the window.
+    pub ok: u64,
+    /// Failed requests completed in the window.
+    pub errors: u64,
+    /// Failures by kind.
+    pub error_kinds: BTreeMap<String, ErrorKind>,
+    /// Latencies of the successful requests, microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+    /// Connections opened (beyond one per client means the server closed some).
+    pub connects: u64,
+    /// Requests of the warm-up and window together, any outcome.
+    pub total_requests: u64,
+}
+
+impl LoadResult {
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.measured.as_secs_f64().max(1e-9)
+    }
+
+    /// The `p` percentile (0–100) of the successful latencies, in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
+        percentile(&self.latencies_us, p).map(|us| f64::from(us) / 1000.0)
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+struct ClientOutcome {
+    ok: u64,
+    errors: BTreeMap<String, ErrorKind>,
+    latencies: Vec<u32>,
+    connects: u64,
+    requests: u64,
+}
+
+/// Builds the raw request number `seq` of client `client`.
+pub type RequestFn<'a> = dyn Fn(usize, u64) -> Vec<u8> + Sync + 'a;
+/// Judges a reply (status, body): `Err(kind)` counts as an error of that kind.
+pub type CheckFn<'a> = dyn Fn(u16, &[u8]) -> Result<(), String> + Sync + 'a;
+
+/// Runs `clients` threads, each with its own keep-alive connection, sending
+/// `request(client, seq)` back to back for `warmup + measure`; `check` judges each
+/// reply. Counts completions inside the measured window; calls `observer` at the
+/// window's start and end (for server-side snapshots).
+pub fn run_load(
+    addr: SocketAddr,
+    clients: usize,
+    warmup: Duration,
+    measure: Duration,
+    request: &RequestFn<'_>,
+    check: &CheckFn<'_>,
+    observer: &mut dyn FnMut(Mark),
+) -> LoadResult {
+    let started = Instant::now() + Duration::from_millis(50);
+    let window_start = started + warmup;
+    let window_end = window_start + measure;
+    let total = AtomicU64::new(0);
+    let outcomes: Vec<ClientOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|client| {
+                let total = &total;
+                std::thread::Builder::new()
+                    .name(format!("load-{client}"))
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(scope, move || {
+                        let mut conn = Conn::new(addr);
+                        let mut out = ClientOutcome {
+                            ok: 0,
+                            errors: BTreeMap::new(),
+                            latencies: Vec::with_capacity(1 << 14),
+                            connects: 0,
+                            requests: 0,
+                        };
+                        sleep_until(started);
+                        let mut seq = 0u64;
+                        loop {
+                            let sent = Instant::now();
+                            if sent >= window_end {
+                                break;
+                            }
+                            let raw = request(client, seq);
+                            seq += 1;
+                            let result = conn.request(&raw);
+                            let done = Instant::now();
+                            out.requests += 1;
+                            let verdict = match &result {
+                                Ok(reply) => check(reply.status, &reply.body),
+                                Err(e) => Err(format!("io: {e}")),
+                            };
+                            if done >= window_start && done < window_end {
+                                match verdict {
+                                    Ok(()) => {
+                                        out.ok += 1;
+                                        let us = done.duration_since(sent).as_micros();
+                                        out.latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
+                                    }
+                                    Err(kind) => {
+                                        let e = out.errors.entry(kind).or_default();
+                                        e.count += 1;
+                                        if e.sample.is_empty() {
+                                            e.sample = match &result {
+                                                Ok(r) => String::from_utf8_lossy(&r.body).chars().take(300).collect(),
+                                                Err(e) => e.to_string(),
+                                            };
+                                        }
+                                    }
+                                }
+                            }
+                            if result.is_err() {
+                                // A dead or refusing server: do not spin.
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                        }
+                        out.connects = conn.connects;
+                        total.fetch_add(out.requests, Ordering::Relaxed);
+                        out
+                    })
+                    .expect("spawn a load thread")
+            })
+            .collect();
+        sleep_until(window_start);
+        observer(Mark::MeasureStart);
+        sleep_until(window_end);
+        observer(Mark::MeasureEnd);
+        handles.into_iter().map(|h| h.join().expect("load thread")).collect()
+    });
+    let mut result = LoadResult { clients, measured: measure, ..LoadResult::default() };
+    for o in outcomes {
+        result.ok += o.ok;
+        result.connects += o.connects;
+        result.latencies_us.extend_from_slice(&o.latencies);
+        for (kind, e) in o.errors {
+            result.errors += e.count;
+            let mine = result.error_kinds.entry(kind).or_default();
+            mine.count += e.count;
+            if mine.sample.is_empty() {
+                mine.sample = e.sample;
+            }
+        }
+    }
+    result.total_requests = total.load(Ordering::Relaxed);
+    result.latencies_us.sort_unstable();
+    result
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
+
+/// Runs `work(i)` for `i in 0..n` on up to `threads` threads; the first error wins.
+pub fn parallel<T: Send>(
+    n: usize,
+    threads: usize,
+    work: &(dyn Fn(usize) -> Result<T, String> + Sync),
+) -> Result<Vec<T>, String> {
+    let next = AtomicU64::new(0);
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.clamp(1, n.max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        if i >= n {
+                            break;
+                        }
+                        mine.push((i, work(i)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("setup thread")).collect::<Vec<_>>()
+    });
+    let mut ordered: Vec<(usize, Result<T, String>)> = results;
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, r)| r).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// CPU accounting from /proc
+// ---------------------------------------------------------------------------------
+
+/// `USER_HZ`: 100 on every Linux architecture this runs on.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// utime + stime of a whole process (live and reaped threads), seconds.
+pub fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the comm: state is field 3, utime 14, stime 15 (1-based, man proc).
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLOCK_TICKS_PER_SEC)
+}
+
+/// On-CPU seconds of each live thread of `pid`, summed by thread name (schedstat, ns).
+pub fn threads_cpu_secs(pid: u32) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default().trim().to_owned();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()));
+        if let Some(ns) = ns {
+            *out.entry(comm).or_insert(0.0) += ns / 1e9;
+        }
+    }
+    out
+}
+
+/// CPU of the processes of interest at one instant.
+#[derive(Clone, Debug, Default)]
+pub struct CpuSnapshot {
+    /// When.
+    pub at: Option<Instant>,
+    /// Process name → CPU seconds.
+    pub processes: BTreeMap<String, f64>,
+    /// Server thread name → CPU seconds.
+    pub server_threads: BTreeMap<String, f64>,
+}
+
+impl CpuSnapshot {
+    /// Reads this process (`load generator`), the named processes and the server's threads.
+    pub fn take(others: &[(&str, u32)], server_pid: Option<u32>) -> CpuSnapshot {
+        let mut processes = BTreeMap::new();
+        if let Some(s) = process_cpu_secs(std::process::id()) {
+            processes.insert("load generator".to_owned(), s);
+        }
+        for (name, pid) in others {
+            if let Some(s) = process_cpu_secs(*pid) {
+                processes.insert((*name).to_owned(), s);
+            }
+        }
+        let server_threads = server_pid.map(threads_cpu_secs).unwrap_or_default();
+        CpuSnapshot { at: Some(Instant::now()), processes, server_threads }
+    }
+
+    /// CPU used between `self` and `later`, as cores (CPU seconds ÷ wall seconds).
+    pub fn cores_until(&self, later: &CpuSnapshot) -> Value {
+        let wall = match (self.at, later.at) {
+            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64().max(1e-9),
+            _ => return Value::Null,
+        };
+        let delta = |a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+            b.iter()
+                .filter_map(|(k, v)| {
+                    let d = (v - a.get(k).copied().unwrap_or(0.0)) / wall;
+                    (d > 0.0005).then(|| (k.clone(), (d * 1000.0).round() / 1000.0))
+                })
+                .collect()
+        };
+        json!({
+            "wall_s": (wall * 1000.0).round() / 1000.0,
+            "processes_cores": delta(&self.processes, &later.processes),
+            "server_threads_cores": delta(&self.server_threads, &later.server_threads),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// /metrics
+// ---------------------------------------------------------------------------------
+
+/// `GET /metrics` parsed as Prometheus text (`name{labels} value`), or `None` when the
+/// server has no such endpoint.
+pub fn scrape_metrics(addr: SocketAddr) -> Option<BTreeMap<String, f64>> {
+    let reply = Conn::new(addr).request(&request_bytes("GET", &addr, "/metrics", &[], b"")).ok()?;
+    if reply.status != 200 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&reply.body);
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // The value is the first field after the name (and its labels); a timestamp may follow.
+        let (name, rest) = match line.find('{') {
+            Some(open) if line[..open].bytes().all(|b| !b.is_ascii_whitespace()) => {
+                let close = line.rfind('}')?;
+                (&line[..=close], &line[close + 1..])
+            }
+            _ => line.split_once(char::is_whitespace)?,
+        };
+        if let Some(v) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) {
+            out.insert(name.to_owned(), v);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `after − before` for every series present in both.
+pub fn metrics_delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after.iter().filter_map(|(k, v)| before.get(k).map(|b| (k.clone(), v - b))).collect()
+}
+
+/// The first series whose name (without labels) is one of `names`, summed over labels.
+pub fn metric_sum(metrics: &BTreeMap<String, f64>, names: &[&str]) -> Option<f64> {
+    for name in names {
+        let mut found = false;
+        let mut sum = 0.0;
+        for (k, v) in metrics {
+            if k.split('{').next() == Some(*name) {
+                found = true;
+                sum += v;
+            }
+        }
+        if found {
+            return Some(sum);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------
+// Report plumbing
+// ---------------------------------------------------------------------------------
+
+/// Machine facts for the JSON report.
+pub fn machine_info() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned());
+    let mem_total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+    });
+    let data_dir = bench_tempdir().ok();
+    let fs_type = data_dir.as_ref().and_then(|d| filesystem_of(d.path()));
+    json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu_model": model,
+        "mem_total_mb": mem_total_kb.map(|k| k / 1024),
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned()),
+        "data_dir_filesystem": fs_type,
+    })
+}
+
+/// The filesystem type of the mount holding `path` (longest matching mount point).
+pub fn filesystem_of(path: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((PathBuf::from(f.get(1)?), f.get(2)?.to_string()))
+        })
+        .filter(|(mount, _)| path.starts_with(mount))
+        .max_by_key(|(mount, _)| mount.as_os_str().len())
+        .map(|(_, fs)| fs)
+}
+
+/// Now, RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// `$CARGO_TARGET_DIR/bench` (default `<crate>/target/bench`), created.
+pub fn bench_output_dir() -> io::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    // A relative CARGO_TARGET_DIR is relative to where cargo ran: the package root for `cargo bench`.
+    let target = if target.is_relative() { std::env::current_dir()?.join(target) } else { target };
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Writes `report` as pretty JSON to `<bench dir>/<name>.json` and returns the path.
+pub fn write_report(name: &str, report: &Value) -> io::Result<PathBuf> {
+    let path = bench_output_dir()?.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
+    std::fs::write(&path, text + "\n")?;
+    Ok(path)
+}
+
+/// Rounds to `digits` decimals for the report.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}

@@ -1,0 +1,514 @@
+//! `cargo bench --bench p2p`: P2P transfers over HTTP against the release `sysgp serve`
+//! and `sysgp simulator` running as separate processes, at 1, 16 and 64 closed-loop
+//! clients (one keep-alive connection each), on-us and SDK route, next to a bare warp
+//! JSON POST measured in the same run. Prints a table (throughput, p50/p99, errors,
+//! CPU by process, goals) and writes `target/bench/p2p.json`.
+//!
+//! Environment: `SYSGP_BENCH_SECS` (measured seconds per point, default 5),
+//! `SYSGP_BENCH_WARMUP_SECS` (default 1), `SYSGP_BENCH_QUICK=1` (1 s per point, clients
+//! 1 and 16: a CI smoke run), `SYSGP_BIN` (the sysgp binary), `SYSGP_BENCH_DIR` (where
+//! the temporary data directories go).
+//!
+//! A benchmark reports: a missed goal is printed as BELOW, never a panic.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use common::{
+    expect_201_completed, json_post, metric_sum, metrics_delta, parallel, round, run_load, scrape_metrics, BareWarp,
+    CpuSnapshot, LoadResult, Mark, Settings, Stack, StackOptions,
+};
+use serde_json::{json, Value};
+
+/// Currency of every wallet (no minor unit, so amount "1" is one unit).
+const CURRENCY: &str = "XOF";
+/// Deposit of every sender: far more than any run can send.
+const FUNDING: &str = "1000000000";
+/// Simulator latency of the latency scenario.
+const SLOW_SDK_LATENCY_MS: u64 = 50;
+/// Threads creating and funding wallets before a point.
+const SETUP_THREADS: usize = 16;
+
+/// A throughput goal with its latency bound, and the minimum acceptable.
+#[derive(Clone, Debug)]
+struct Goal {
+    goal_per_s: f64,
+    goal_p99_ms: Option<f64>,
+    floor_per_s: f64,
+    floor_p99_ms: Option<f64>,
+}
+
+impl Goal {
+    fn text(&self) -> String {
+        let bound = |p99: Option<f64>| p99.map(|p| format!(" p99≤{p:.0}ms")).unwrap_or_default();
+        if (self.goal_per_s - self.floor_per_s).abs() < 0.5 && self.goal_p99_ms == self.floor_p99_ms {
+            format!("≥{:.0}/s{}", self.floor_per_s, bound(self.floor_p99_ms))
+        } else {
+            format!(
+                "goal {:.0}/s{}, ≥{:.0}/s{}",
+                self.goal_per_s,
+                bound(self.goal_p99_ms),
+                self.floor_per_s,
+                bound(self.floor_p99_ms)
+            )
+        }
+    }
+
+    fn verdict(&self, throughput: f64, p99_ms: Option<f64>) -> &'static str {
+        let within = |bound: Option<f64>| match (bound, p99_ms) {
+            (None, _) => true,
+            (Some(b), Some(p)) => p <= b,
+            (Some(_), None) => false,
+        };
+        if throughput >= self.goal_per_s && within(self.goal_p99_ms) {
+            "PASS"
+        } else if throughput >= self.floor_per_s && within(self.floor_p99_ms) {
+            "PASS (floor)"
+        } else {
+            "BELOW"
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "goal_per_s": self.goal_per_s,
+            "goal_p99_ms": self.goal_p99_ms,
+            "floor_per_s": self.floor_per_s,
+            "floor_p99_ms": self.floor_p99_ms,
+        })
+    }
+}
+
+/// Goals of the issue, for 64 clients (the latency scenario scales with its clients).
+fn goal_for(scenario: Scenario, clients: usize) -> Option<Goal> {
+    match scenario {
+        Scenario::OnUs if clients == 64 => {
+            Some(Goal { goal_per_s: 10_000.0, goal_p99_ms: Some(20.0), floor_per_s: 5_000.0, floor_p99_ms: Some(25.0) })
+        }
+        Scenario::Sdk if clients == 64 => {
+            Some(Goal { goal_per_s: 3_000.0, goal_p99_ms: None, floor_per_s: 1_500.0, floor_p99_ms: None })
+        }
+        Scenario::SdkSlow => {
+            let ideal = ideal_slow_sdk(clients);
+            Some(Goal { goal_per_s: 0.9 * ideal, goal_p99_ms: None, floor_per_s: 0.9 * ideal, floor_p99_ms: None })
+        }
+        _ => None,
+    }
+}
+
+/// Clients ÷ SDK latency: the most a closed loop can do against the slow simulator.
+fn ideal_slow_sdk(clients: usize) -> f64 {
+    clients as f64 / (SLOW_SDK_LATENCY_MS as f64 / 1000.0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    /// The bare warp JSON POST baseline.
+    Bare,
+    /// On-us P2P, each client its own sender and receiver.
+    OnUs,
+    /// On-us P2P, every client paying from one sender.
+    OnUsHot,
+    /// SDK route against the zero-latency simulator.
+    Sdk,
+    /// SDK route against a 50 ms simulator.
+    SdkSlow,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Bare => "bare warp JSON POST",
+            Scenario::OnUs => "on-us P2P",
+            Scenario::OnUsHot => "on-us P2P, one hot sender",
+            Scenario::Sdk => "SDK P2P, sim 0 ms",
+            Scenario::SdkSlow => "SDK P2P, sim 50 ms",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Scenario::Bare => "bare_warp",
+            Scenario::OnUs => "on_us",
+            Scenario::OnUsHot => "on_us_hot_sender",
+            Scenario::Sdk => "sdk",
+            Scenario::SdkSlow => "sdk_latency_50ms",
+        }
+    }
+}
+
+fn sender(i: usize) -> String {
+    format!("22501{i:06}")
+}
+
+fn local_receiver(i: usize) -> String {
+    format!("22502{i:06}")
+}
+
+/// A payee that is not a local wallet and avoids the simulator's msisdn triggers
+/// (suffixes 404 and 408).
+fn remote_receiver(i: usize) -> String {
+    let m = format!("22503{i:06}");
+    if m.ends_with("404") || m.ends_with("408") {
+        format!("22504{i:06}").replace("404", "400").replace("408", "400")
+    } else {
+        m
+    }
+}
+
+const HOT_SENDER: &str = "22509000001";
+
+fn p2p_body(from: &str, to: &str) -> Vec<u8> {
+    // Amount 1 is none of the simulator's amount triggers (13, 666, 4001, 408).
+    json!({ "sender_msisdn": from, "receiver_msisdn": to, "amount": "1" }).to_string().into_bytes()
+}
+
+/// `POST` `body` to `path` on a fresh connection and expect 201.
+fn post_201(addr: SocketAddr, path: &str, body: &Value) -> Result<(), String> {
+    let raw = json_post(&addr, path, body.to_string().as_bytes());
+    let reply = common::Conn::new(addr).request(&raw).map_err(|e| format!("POST {path}: {e}"))?;
+    if reply.status == 201 {
+        Ok(())
+    } else {
+        Err(format!("POST {path}: {} {}", reply.status, String::from_utf8_lossy(&reply.body)))
+    }
+}
+
+fn create_wallet(addr: SocketAddr, msisdn: &str, funding: Option<&str>) -> Result<(), String> {
+    post_201(addr, "/api/v1/accounts/", &json!({ "msisdn": msisdn, "currency": CURRENCY }))?;
+    if let Some(amount) = funding {
+        post_201(addr, &format!("/api/v1/accounts/{msisdn}/deposit/"), &json!({ "amount": amount }))?;
+    }
+    Ok(())
+}
+
+/// Wallets and the per-client request bodies of a scenario.
+fn prepare(scenario: Scenario, addr: SocketAddr, clients: usize) -> Result<Vec<Vec<u8>>, String> {
+    match scenario {
+        Scenario::Bare => Ok((0..clients).map(|i| p2p_body(&sender(i), &local_receiver(i))).collect()),
+        Scenario::OnUs => {
+            parallel(clients, SETUP_THREADS, &|i| {
+                create_wallet(addr, &sender(i), Some(FUNDING))?;
+                create_wallet(addr, &local_receiver(i), None)
+            })?;
+            Ok((0..clients).map(|i| p2p_body(&sender(i), &local_receiver(i))).collect())
+        }
+        Scenario::OnUsHot => {
+            create_wallet(addr, HOT_SENDER, Some(FUNDING))?;
+            parallel(clients, SETUP_THREADS, &|i| create_wallet(addr, &local_receiver(i), None))?;
+            Ok((0..clients).map(|i| p2p_body(HOT_SENDER, &local_receiver(i))).collect())
+        }
+        Scenario::Sdk | Scenario::SdkSlow => {
+            parallel(clients, SETUP_THREADS, &|i| create_wallet(addr, &sender(i), Some(FUNDING)))?;
+            Ok((0..clients).map(|i| p2p_body(&sender(i), &remote_receiver(i))).collect())
+        }
+    }
+}
+
+/// One measured point.
+struct Row {
+    scenario: Scenario,
+    clients: usize,
+    outcome: Result<Measured, String>,
+    goal: Option<Goal>,
+}
+
+struct Measured {
+    load: LoadResult,
+    cpu: Value,
+    metrics: Option<BTreeMap<String, f64>>,
+}
+
+impl Row {
+    fn p50(&self) -> Option<f64> {
+        self.outcome.as_ref().ok().and_then(|m| m.load.percentile_ms(50.0))
+    }
+    fn p99(&self) -> Option<f64> {
+        self.outcome.as_ref().ok().and_then(|m| m.load.percentile_ms(99.0))
+    }
+    fn throughput(&self) -> f64 {
+        self.outcome.as_ref().map(|m| m.load.throughput()).unwrap_or(0.0)
+    }
+    fn verdict(&self) -> Option<&'static str> {
+        self.goal
+            .as_ref()
+            .map(|g| if self.outcome.is_err() { "BELOW" } else { g.verdict(self.throughput(), self.p99()) })
+    }
+    fn cores(&self, group: &str, name: &str) -> Option<f64> {
+        self.outcome.as_ref().ok().and_then(|m| m.cpu[group][name].as_f64())
+    }
+}
+
+fn run_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: usize) -> Row {
+    let goal = goal_for(scenario, clients);
+    println!("… {} with {clients} client{}", scenario.name(), if clients == 1 { "" } else { "s" });
+    let outcome = measure_point(bin, settings, scenario, clients);
+    if let Err(e) = &outcome {
+        println!("  FAILED: {e}");
+    }
+    let row = Row { scenario, clients, outcome, goal };
+    if row.outcome.is_ok() {
+        println!("  {}", one_line(&row));
+    }
+    row
+}
+
+fn measure_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: usize) -> Result<Measured, String> {
+    // Keep the processes alive until the load is done; they drop (killed) at the end.
+    let (_bare, _stack, addr, path, pids) = if scenario == Scenario::Bare {
+        let bare = BareWarp::start(&p2p_body(&sender(0), &local_receiver(0)))?;
+        let (addr, pid) = (bare.addr, bare.proc_.pid());
+        (Some(bare), None, addr, common::BARE_PATH, vec![("bare warp", pid)])
+    } else {
+        let latency = if scenario == Scenario::SdkSlow { SLOW_SDK_LATENCY_MS } else { 0 };
+        let stack = Stack::start(bin, &StackOptions { sim_latency_ms: latency, ..StackOptions::default() })?;
+        let (addr, pids) = (stack.addr, vec![("server", stack.server.pid()), ("simulator", stack.sim.pid())]);
+        (None, Some(stack), addr, "/api/v1/transfers/", pids)
+    };
+    let bodies = prepare(scenario, addr, clients)?;
+    let requests: Vec<Vec<u8>> = bodies.iter().map(|b| json_post(&addr, path, b)).collect();
+    let server_pid = pids.first().map(|(_, pid)| *pid);
+    let mut snapshots: Vec<(CpuSnapshot, Option<BTreeMap<String, f64>>)> = Vec::new();
+    let load = run_load(
+        addr,
+        clients,
+        settings.warmup,
+        settings.measure,
+        &|client, _seq| requests[client].clone(),
+        &expect_201_completed,
+        &mut |_: Mark| {
+            // Called at the window's start and end.
+            let metrics = if scenario == Scenario::Bare { None } else { scrape_metrics(addr) };
+            snapshots.push((CpuSnapshot::take(&pids, server_pid), metrics));
+        },
+    );
+    let (cpu, metrics) = match snapshots.as_slice() {
+        [(c0, m0), (c1, m1)] => {
+            let metrics = match (m0, m1) {
+                (Some(a), Some(b)) => Some(metrics_delta(a, b)),
+                _ => None,
+            };
+            (c0.cores_until(c1), metrics)
+        }
+        _ => (Value::Null, None),
+    };
+    Ok(Measured { load, cpu, metrics })
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".to_owned())
+}
+
+fn one_line(row: &Row) -> String {
+    let errors = row.outcome.as_ref().map(|m| m.load.errors).unwrap_or(0);
+    format!(
+        "{:>9.0}/s  p50 {} ms  p99 {} ms  errors {errors}",
+        row.throughput(),
+        fmt_opt(row.p50(), 2),
+        fmt_opt(row.p99(), 2)
+    )
+}
+
+/// Store writes per transfer and writer busy share from `/metrics`, when it exists.
+fn writer_figures(m: &Measured) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let Some(d) = &m.metrics else { return (None, None, None) };
+    let writes = metric_sum(d, &["sysgp_store_writes_total", "sysgp_writer_writes_total"]);
+    let batches = metric_sum(d, &["sysgp_store_batches_total", "sysgp_writer_batches_total"]);
+    let transfers = metric_sum(d, &["sysgp_transfers_total", "sysgp_p2p_transfers_total"])
+        .filter(|t| *t > 0.0)
+        .unwrap_or(m.load.ok as f64);
+    let busy = metric_sum(d, &["sysgp_writer_busy_seconds_total", "sysgp_store_writer_busy_seconds_total"]);
+    let wall = m.load.measured.as_secs_f64();
+    (
+        writes.filter(|_| transfers > 0.0).map(|w| round(w / transfers, 2)),
+        busy.map(|b| round(b / wall, 3)),
+        batches.filter(|b| *b > 0.0).map(|b| round(transfers / b, 1)),
+    )
+}
+
+fn row_json(row: &Row) -> Value {
+    let mut v = json!({
+        "scenario": row.scenario.key(),
+        "name": row.scenario.name(),
+        "clients": row.clients,
+        "goal": row.goal.as_ref().map(Goal::to_json),
+        "verdict": row.verdict(),
+    });
+    match &row.outcome {
+        Err(e) => v["error"] = json!(e),
+        Ok(m) => {
+            let l = &m.load;
+            let (writes_per_transfer, busy_share, transfers_per_batch) = writer_figures(m);
+            let metrics_note = if m.metrics.is_none() && row.scenario != Scenario::Bare {
+                Some("not exposed yet: the server has no GET /metrics")
+            } else {
+                None
+            };
+            let errors: BTreeMap<&String, Value> =
+                l.error_kinds.iter().map(|(k, e)| (k, json!({ "count": e.count, "sample": e.sample }))).collect();
+            v["measured_s"] = json!(l.measured.as_secs_f64());
+            v["requests_ok"] = json!(l.ok);
+            v["errors"] = json!(l.errors);
+            v["error_kinds"] = json!(errors);
+            v["throughput_per_s"] = json!(round(l.throughput(), 1));
+            v["p50_ms"] = json!(l.percentile_ms(50.0).map(|x| round(x, 3)));
+            v["p90_ms"] = json!(l.percentile_ms(90.0).map(|x| round(x, 3)));
+            v["p99_ms"] = json!(l.percentile_ms(99.0).map(|x| round(x, 3)));
+            v["max_ms"] = json!(l.percentile_ms(100.0).map(|x| round(x, 3)));
+            v["connections_opened"] = json!(l.connects);
+            v["cpu"] = m.cpu.clone();
+            if row.scenario != Scenario::Bare {
+                v["store_writes_per_transfer"] = json!(writes_per_transfer);
+                v["writer_busy_share"] = json!(busy_share);
+                v["transfers_per_batch"] = json!(transfers_per_batch);
+                v["writer_metrics_note"] = json!(metrics_note);
+                v["writer_thread_cpu_cores"] = json!(row.cores("server_threads_cores", "sysgp-writer"));
+                v["metrics_delta"] = json!(m.metrics);
+            }
+            if row.scenario == Scenario::SdkSlow {
+                let ideal = ideal_slow_sdk(row.clients);
+                v["ideal_per_s"] = json!(ideal);
+                v["efficiency"] = json!(round(l.throughput() / ideal, 3));
+            }
+        }
+    }
+    v
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6}  {:<32} verdict",
+        "scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "gen", "server", "writer", "sim", "goal"
+    );
+    println!("{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>27}", "", "", "", "", "", "", "(CPU cores used)");
+    for row in rows {
+        let errors = match &row.outcome {
+            Ok(m) => m.load.errors.to_string(),
+            Err(_) => "FAILED".to_owned(),
+        };
+        let mut goal = row.goal.as_ref().map(Goal::text).unwrap_or_default();
+        if row.scenario == Scenario::SdkSlow {
+            goal = format!("{goal} (eff {:.2})", row.throughput() / ideal_slow_sdk(row.clients));
+        }
+        let main_proc = if row.scenario == Scenario::Bare { "bare warp" } else { "server" };
+        println!(
+            "{:<27} {:>7} {:>10.0} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6}  {:<32} {}",
+            row.scenario.name(),
+            row.clients,
+            row.throughput(),
+            fmt_opt(row.p50(), 2),
+            fmt_opt(row.p99(), 2),
+            errors,
+            fmt_opt(row.cores("processes_cores", "load generator"), 2),
+            fmt_opt(row.cores("processes_cores", main_proc), 2),
+            fmt_opt(row.cores("server_threads_cores", "sysgp-writer"), 2),
+            fmt_opt(row.cores("processes_cores", "simulator"), 2),
+            goal,
+            row.verdict().unwrap_or(""),
+        );
+    }
+    for row in rows {
+        if let Ok(m) = &row.outcome {
+            for (kind, e) in &m.load.error_kinds {
+                println!(
+                    "  errors in {} / {} clients: {} × {kind}: {}",
+                    row.scenario.name(),
+                    row.clients,
+                    e.count,
+                    e.sample
+                );
+            }
+        }
+    }
+    let metrics_seen = rows.iter().any(|r| r.outcome.as_ref().is_ok_and(|m| m.metrics.is_some()));
+    if metrics_seen {
+        println!();
+        println!("server /metrics over each measured window:");
+        for row in rows {
+            let Ok(m) = &row.outcome else { continue };
+            let Some(d) = &m.metrics else { continue };
+            let (wpt, busy, tpb) = writer_figures(m);
+            println!(
+                "  {} / {} clients: store writes per transfer {}, writer busy share {}, transfers per batch {}",
+                row.scenario.name(),
+                row.clients,
+                fmt_opt(wpt, 2),
+                fmt_opt(busy, 3),
+                fmt_opt(tpb, 1)
+            );
+            for (k, v) in d.iter().filter(|(k, v)| k.starts_with("sysgp_") && v.abs() > 0.0) {
+                println!("      {k} +{v}");
+            }
+        }
+    } else {
+        println!("store writes per transfer, writer busy share: not exposed yet (the server has no GET /metrics)");
+    }
+}
+
+fn main() {
+    if common::run_role_if_asked() {
+        return;
+    }
+    let settings = Settings::from_env();
+    let bin = common::sysgp_bin();
+    let machine = common::machine_info();
+    println!(
+        "p2p bench: sysgp {} | {} s per point after {} s warm-up | clients {:?}{} | {} × {} | data dir on {}",
+        bin.display(),
+        settings.measure.as_secs_f64(),
+        settings.warmup.as_secs_f64(),
+        settings.clients,
+        if settings.quick { " | QUICK" } else { "" },
+        machine["nproc"],
+        machine["cpu_model"].as_str().unwrap_or("?"),
+        machine["data_dir_filesystem"].as_str().unwrap_or("?"),
+    );
+    let started = std::time::Instant::now();
+    let max = settings.max_clients();
+    let mut rows = Vec::new();
+    for scenario in [Scenario::Bare, Scenario::OnUs] {
+        for &clients in &settings.clients {
+            rows.push(run_point(&bin, &settings, scenario, clients));
+        }
+    }
+    rows.push(run_point(&bin, &settings, Scenario::OnUsHot, max));
+    for &clients in &settings.clients {
+        rows.push(run_point(&bin, &settings, Scenario::Sdk, clients));
+    }
+    rows.push(run_point(&bin, &settings, Scenario::SdkSlow, max));
+    print_table(&rows);
+
+    let goals = json!([
+        { "scenario": "on_us", "clients": 64, "goal": goal_for(Scenario::OnUs, 64).map(|g| g.to_json()) },
+        { "scenario": "sdk", "clients": 64, "goal": goal_for(Scenario::Sdk, 64).map(|g| g.to_json()) },
+        { "scenario": "sdk_latency_50ms", "clients": 64,
+          "goal": goal_for(Scenario::SdkSlow, 64).map(|g| g.to_json()),
+          "note": "at least 0.9 × clients ÷ 0.05 s" },
+    ]);
+    let report = json!({
+        "bench": "p2p",
+        "date": common::now_rfc3339(),
+        "sysgp_version": env!("CARGO_PKG_VERSION"),
+        "sysgp_bin": bin.display().to_string(),
+        "quick": settings.quick,
+        "warmup_s": settings.warmup.as_secs_f64(),
+        "measure_s": settings.measure.as_secs_f64(),
+        "clients": settings.clients,
+        "machine": machine,
+        "method": "closed loop: each client thread one keep-alive HTTP/1.1 connection, next request as soon as \
+                   the reply arrives; counts completions inside the measured window; every 201 must say \
+                   status COMPLETED; CPU from /proc (cores = CPU seconds ÷ wall seconds); the server, \
+                   simulator and bare warp server are separate processes; fresh data directory per point",
+        "goals": goals,
+        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+        "total_s": round(started.elapsed().as_secs_f64(), 1),
+    });
+    match common::write_report("p2p", &report) {
+        Ok(path) => println!("\nwrote {} ({:.0} s)", path.display(), started.elapsed().as_secs_f64()),
+        Err(e) => println!("\ncould not write the JSON report: {e}"),
+    }
+}
