@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::auth::audit::{self, Draft};
 use crate::auth::Actor;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -54,8 +55,10 @@ pub fn ensure_system_accounts(tx: &mut WriteTx<'_>, currency: Currency) -> Resul
 
 impl Engine {
     /// Creates a wallet.
-    pub async fn create_account(self: &Arc<Self>, _actor: &Actor, req: CreateAccount) -> Result<Account, Error> {
+    pub async fn create_account(self: &Arc<Self>, actor: &Actor, req: CreateAccount) -> Result<Account, Error> {
         let display_name = check_display_name(req.display_name)?;
+        let audit_key = self.audit_key.clone();
+        let actor = actor.name.clone();
         self.store
             .writer
             .run(move |tx| {
@@ -67,6 +70,12 @@ impl Engine {
                 ensure_system_accounts(tx, req.currency)?;
                 let account = Account::new_wallet(req.msisdn, req.currency, display_name, tx.now());
                 tx.insert_account(&account)?;
+                let details = json!({ "currency": account.currency.code(), "display_name": account.display_name });
+                audit::append(
+                    tx,
+                    &audit_key,
+                    Draft { actor, action: "ACCOUNT_CREATED".into(), target: Some(account.key.to_string()), details },
+                )?;
                 Ok(account)
             })
             .await
@@ -75,12 +84,14 @@ impl Engine {
     /// Freezes (`frozen = true`) or unfreezes a wallet.
     pub async fn set_frozen(
         self: &Arc<Self>,
-        _actor: &Actor,
+        actor: &Actor,
         msisdn: Msisdn,
         frozen: bool,
         reason: String,
     ) -> Result<Account, Error> {
         let reason = crate::transfers::resolve::check_reason(&reason)?;
+        let audit_key = self.audit_key.clone();
+        let actor = actor.name.clone();
         self.store
             .writer
             .run(move |tx| {
@@ -97,8 +108,19 @@ impl Engine {
                     .with_details(json!({ "status": account.status.as_str() })));
                 }
                 account.status = target;
-                account.status_reason = Some(reason);
+                account.status_reason = Some(reason.clone());
                 tx.update_account(&account)?;
+                let action = if frozen { "ACCOUNT_FROZEN" } else { "ACCOUNT_UNFROZEN" };
+                audit::append(
+                    tx,
+                    &audit_key,
+                    Draft {
+                        actor,
+                        action: action.into(),
+                        target: Some(key.to_string()),
+                        details: json!({ "reason": reason }),
+                    },
+                )?;
                 Ok(account)
             })
             .await

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::auth::throttle::{LoginThrottle, ThrottleLimits};
+use crate::auth::Security;
 use crate::config::Config;
 use crate::engine::{now, Engine, Limits};
 use crate::http::{self, HttpState};
@@ -40,6 +42,9 @@ pub enum StartError {
     /// Recovery failed.
     #[error("start-up recovery failed: {0}")]
     Recovery(crate::error::Error),
+    /// The audit chain is sealed by another key.
+    #[error("{0}")]
+    Audit(String),
     /// A thread could not be started.
     #[error("cannot start a background thread: {0}")]
     Thread(std::io::Error),
@@ -53,7 +58,8 @@ pub struct Server {
     pub engine: Arc<Engine>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
-    probe: JoinHandle<()>,
+    /// Periodic async tasks (SDK probe, audit head log), aborted on stop.
+    tasks: Vec<JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -69,7 +75,14 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
         .await
         .map_err(|e| StartError::Thread(std::io::Error::other(e.to_string())))??;
     let sdk = SdkClient::new(&sdk_url, config.sdk_mode, config.sdk_timeout);
-    let engine = Engine::new(store, sdk, Limits { amount_max: config.amount_max });
+    let security = security(config)?;
+    let engine = Engine::new(
+        store,
+        sdk,
+        Limits { amount_max: config.amount_max, cash_approval_above: config.cash_approval_above },
+        security,
+    );
+    crate::auth::check_audit_key(&engine.store, &engine.audit_key).map_err(StartError::Audit)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|error| StartError::Bind { addr: config.bind, error })?;
@@ -105,8 +118,39 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
     }
     let reconciler = engine.start_reconciler().map_err(StartError::Thread)?;
     let sweeper = engine.start_sweeper().map_err(StartError::Thread)?;
-    let probe = tokio::spawn(probe_sdk(engine.clone()));
-    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, probe, threads: vec![reconciler, sweeper] })
+    let socket = crate::admin::socket_path(&config.data_dir);
+    let admin = crate::admin::serve(engine.clone(), socket.clone()).await.map_err(StartError::Thread)?;
+    let tasks = vec![tokio::spawn(probe_sdk(engine.clone())), tokio::spawn(log_audit_head(engine.clone())), admin];
+    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, tasks, threads: vec![reconciler, sweeper] })
+}
+
+/// The security layer from the configuration (`SECRET_KEY` is required).
+pub fn security(config: &Config) -> Result<Security, StartError> {
+    let secret = config
+        .secret_key
+        .clone()
+        .ok_or_else(|| crate::config::ConfigError { var: "SECRET_KEY".into(), problem: "is required".into() })?;
+    let limits = ThrottleLimits {
+        user_failures: config.login_user_failures,
+        address_failures: config.login_address_failures,
+        window: config.login_window,
+    };
+    Security::new(secret, LoginThrottle::new(limits), config.session_ttl, config.trusted_proxies.clone())
+        .map_err(StartError::Recovery)
+}
+
+/// Logs the audit chain head at start and hourly, so that a truncated tail can be
+/// detected against an outside copy (SPEC §7).
+async fn log_audit_head(engine: Arc<Engine>) {
+    const EVERY: Duration = Duration::from_secs(3600);
+    while !engine.is_stopping() {
+        match crate::auth::audit_head(&engine.store) {
+            Ok(Some(h)) => log::info!("audit chain head: seq {} mac {} key {}", h.seq, hex::encode(h.mac), h.key_id),
+            Ok(None) => log::info!("audit chain head: empty"),
+            Err(e) => log::warn!("audit chain head unreadable: {e}"),
+        }
+        tokio::time::sleep(EVERY).await;
+    }
 }
 
 async fn probe_sdk(engine: Arc<Engine>) {
@@ -137,14 +181,16 @@ impl Server {
     /// Stops taking requests, lets in-flight ones finish, stops background work and
     /// waits until the store is closed (its last write durable, its lock released).
     pub async fn stop(self) {
-        let Server { engine, shutdown, serving, probe, threads, .. } = self;
+        let Server { engine, shutdown, serving, tasks, threads, .. } = self;
         engine.stop();
         if let Some(tx) = shutdown {
             let _ = tx.send(());
         }
         let _ = serving.await;
-        probe.abort();
-        let _ = probe.await;
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
         let closed = engine.store.writer.closed_signal();
         drop(engine);
         let _ = tokio::task::spawn_blocking(move || {

@@ -28,6 +28,52 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check every ledger invariant of a data directory.
     Check(CheckArgs),
+    /// Manage users (through the running server's admin socket, or on the store).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Verify or rotate the audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `sysgp user …`: the password comes from a prompt, or from stdin's first line when
+/// stdin is not a terminal; never from an argument.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// User name.
+        name: String,
+        /// admin, maker, checker or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List,
+    /// Set a user's password.
+    Passwd {
+        /// User name.
+        name: String,
+    },
+    /// Disable a user (revokes their sessions).
+    Disable {
+        /// User name.
+        name: String,
+    },
+}
+
+/// `sysgp audit …`.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the whole chain with the current SECRET_KEY.
+    Verify,
+    /// After changing SECRET_KEY (service stopped): append a KEY_ROTATED entry sealed
+    /// with both keys.
+    Rotate {
+        /// File holding the previous SECRET_KEY (first line).
+        #[arg(long, value_name = "FILE")]
+        old_key_file: PathBuf,
+    },
 }
 
 /// `sysgp simulator`.
@@ -70,4 +116,7 @@ pub struct CheckArgs {
     /// Data directory (default: SYSGP_DATA_DIR or ./data).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Ask the running server (through its admin socket) instead of opening the store.
+    #[arg(long)]
+    pub live: bool,
 }

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use crate::app;
+use crate::auth::audit::{self, AuditEntry, AuditKey};
 use crate::check::check_store;
 use crate::cli::{CheckArgs, DemoArgs, SimulatorArgs};
 use crate::config::Config;
 use crate::sdk::simulator::{self, Accept, SimulatorConfig};
-use crate::store::Store;
+use crate::store::{Store, StoreError, TreeId};
 
 /// Prints a start-up error the way operators read it and returns failure.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -112,15 +113,43 @@ pub fn check(args: CheckArgs, vars: &HashMap<String, String>) -> ExitCode {
     if !dir.join("db").exists() {
         return fail(format!("{} is not a sysgp data directory", dir.display()));
     }
+    if let Err(e) = crate::admin_cli::check_owner(&dir) {
+        return fail(e);
+    }
     let store = match Store::open(&dir, config.cache_mb) {
         Ok(s) => s,
+        Err(StoreError::Locked(_)) => {
+            return fail("the service is running on this data directory; use `sysgp check --live`")
+        }
         Err(e) => return fail(e),
     };
+    let audit_ok = match &config.secret_key {
+        Some(secret) => {
+            let key = AuditKey::derive(secret.expose());
+            match audit::verify(|| store.scan_forward::<AuditEntry>(TreeId::Audit), &key, None) {
+                Ok(r) if r.ok => {
+                    println!("ok: audit chain of {} entries verifies", r.entries);
+                    true
+                }
+                Ok(r) => {
+                    let bad = r.first_bad.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
+                    println!("audit chain broken at {bad}");
+                    false
+                }
+                Err(e) => return fail(e),
+            }
+        }
+        None => {
+            println!("warning: SECRET_KEY is not set, so the audit chain was not verified");
+            true
+        }
+    };
     match check_store(&store) {
-        Ok(report) if report.ok() => {
+        Ok(report) if report.ok() && audit_ok => {
             println!("ok: {} accounts, {} transfers, every invariant holds", report.accounts, report.transfers);
             ExitCode::SUCCESS
         }
+        Ok(report) if report.ok() => ExitCode::FAILURE,
         Ok(report) => {
             for v in &report.violations {
                 println!("invariant {} violated: {}", v.invariant, v.message);

@@ -89,6 +89,14 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// `SYSGP_BEHIND_TLS_PROXY`.
     pub behind_tls_proxy: bool,
+    /// `SYSGP_LOGIN_USER_FAILURES`: failed logins per user per window.
+    pub login_user_failures: usize,
+    /// `SYSGP_LOGIN_ADDRESS_FAILURES`: failed logins per client address per window.
+    pub login_address_failures: usize,
+    /// `SYSGP_LOGIN_WINDOW_SECS`.
+    pub login_window: Duration,
+    /// `SYSGP_SESSION_TTL_SECS`: session lifetime.
+    pub session_ttl: Duration,
     /// Variables that were accepted with a warning.
     pub warnings: Vec<String>,
 }
@@ -107,6 +115,10 @@ const KNOWN_SYSGP: &[&str] = &[
     "SYSGP_BULK_APPROVAL",
     "SYSGP_TRUSTED_PROXIES",
     "SYSGP_BEHIND_TLS_PROXY",
+    "SYSGP_LOGIN_USER_FAILURES",
+    "SYSGP_LOGIN_ADDRESS_FAILURES",
+    "SYSGP_LOGIN_WINDOW_SECS",
+    "SYSGP_SESSION_TTL_SECS",
 ];
 
 /// The variables a command sees: the env file, overridden by the process environment.
@@ -245,6 +257,10 @@ impl Config {
             bulk_approval,
             trusted_proxies: parse_proxies(v.get("SYSGP_TRUSTED_PROXIES"))?,
             behind_tls_proxy: v.bool("SYSGP_BEHIND_TLS_PROXY", false)?,
+            login_user_failures: v.number("SYSGP_LOGIN_USER_FAILURES", 5, 1, 1000)?,
+            login_address_failures: v.number("SYSGP_LOGIN_ADDRESS_FAILURES", 100, 1, 100_000)?,
+            login_window: Duration::from_secs(v.number("SYSGP_LOGIN_WINDOW_SECS", 900, 1, 86_400)?),
+            session_ttl: Duration::from_secs(v.number("SYSGP_SESSION_TTL_SECS", 8 * 3600, 1, 30 * 86_400)?),
             warnings,
         })
     }

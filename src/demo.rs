@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::app::{self, Server};
-use crate::auth::Actor;
+use crate::auth::{Actor, Role};
 use crate::config::Config;
 use crate::ledger::{Currency, Msisdn};
 use crate::sdk::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -22,6 +22,7 @@ const WALLETS: &[(&str, &str, &str, &str)] = &[
 
 /// A running demo.
 pub struct Demo {
+    users: Vec<(String, String)>,
     server: Server,
     simulator: SimulatorHandle,
     data_dir: PathBuf,
@@ -52,8 +53,21 @@ pub async fn start(bind: SocketAddr, data_dir: Option<PathBuf>) -> Result<Demo, 
     .collect();
     let config = Config::from_vars(&vars).map_err(|e| e.to_string())?;
     let server = app::start(&config).await.map_err(|e| e.to_string())?;
+    let users = create_users(&server).await?;
     seed(&server).await?;
-    Ok(Demo { server, simulator, data_dir })
+    Ok(Demo { users, server, simulator, data_dir })
+}
+
+/// An admin, a maker and a checker with random passwords (printed once).
+async fn create_users(server: &Server) -> Result<Vec<(String, String)>, String> {
+    let actor = Actor::new("demo");
+    let mut out = Vec::new();
+    for role in [Role::Admin, Role::Maker, Role::Checker] {
+        let password = random_hex(9)?;
+        server.engine.add_user(&actor, role.as_str(), role, password.clone()).await.map_err(|e| e.to_string())?;
+        out.push((role.as_str().to_owned(), password));
+    }
+    Ok(out)
 }
 
 async fn seed(server: &Server) -> Result<(), String> {
@@ -81,13 +95,18 @@ impl Demo {
             format!("  readiness:    {base}/readyz"),
             format!("  SDK simulator: {} (GET /__sim/transfers lists what it paid)", self.simulator.url()),
             format!("  data:         {}", self.data_dir.display()),
-            "  wallets:".to_owned(),
+            "  users (name / password):".to_owned(),
         ];
+        for (name, password) in &self.users {
+            lines.push(format!("    {name:<8} {password}"));
+        }
+        lines.push("  wallets:".to_owned());
         for (msisdn, currency, name, amount) in WALLETS {
             lines.push(format!("    {msisdn}  {name:<14} {amount} {currency}"));
         }
+        let maker = self.users.iter().find(|(n, _)| n == "maker").map(|(_, p)| p.as_str()).unwrap_or("");
         lines.push(format!(
-            "  try: curl -s -X POST {base}/api/v1/transfers/ -H 'content-type: application/json' \\\n        -d '{{\"sender_msisdn\":\"22507000001\",\"receiver_msisdn\":\"22500000777\",\"amount\":\"1500\"}}'"
+            "  try:  TOKEN=$(curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' \\\n          -d '{{\"username\":\"maker\",\"password\":\"{maker}\"}}' | sed 's/.*\"token\":\"\\([0-9a-f]*\\)\".*/\\1/')\n        curl -s -X POST {base}/api/v1/transfers/ -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n          -d '{{\"sender_msisdn\":\"22507000001\",\"receiver_msisdn\":\"22500000777\",\"amount\":\"1500\"}}'"
         ));
         lines.push("Press Ctrl-C to stop.".to_owned());
         lines.join("\n")

@@ -10,6 +10,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::auth::audit::AuditKey;
+use crate::auth::Security;
 use crate::error::Error;
 use crate::ledger::{major_to_minor, Currency, Minor, Timestamp};
 use crate::sdk::SdkClient;
@@ -21,6 +23,8 @@ use crate::transfers::reconcile::ReconQueue;
 pub struct Limits {
     /// `SYSGP_AMOUNT_MAX`, major units.
     pub amount_max: u64,
+    /// `SYSGP_CASH_APPROVAL_ABOVE`, major units.
+    pub cash_approval_above: Option<u64>,
 }
 
 impl Limits {
@@ -49,6 +53,10 @@ pub struct Engine {
     pub sdk: SdkClient,
     /// Request limits.
     pub limits: Limits,
+    /// Secrets, throttling, sessions settings.
+    pub security: Security,
+    /// Key of the audit chain, derived from `SECRET_KEY`.
+    pub audit_key: Arc<AuditKey>,
     claims: Mutex<HashSet<ClaimKey>>,
     /// IN_DOUBT transfers waiting for their next reconciliation attempt.
     pub recon: ReconQueue,
@@ -90,11 +98,14 @@ impl Drop for ClaimGuard {
 
 impl Engine {
     /// Builds the engine over an open store.
-    pub fn new(store: Store, sdk: SdkClient, limits: Limits) -> Arc<Engine> {
+    pub fn new(store: Store, sdk: SdkClient, limits: Limits, security: Security) -> Arc<Engine> {
+        let audit_key = Arc::new(AuditKey::derive(security.secret.expose()));
         Arc::new(Engine {
             store,
             sdk,
             limits,
+            security,
+            audit_key,
             claims: Mutex::new(HashSet::new()),
             recon: ReconQueue::default(),
             ready: AtomicBool::new(false),

@@ -10,6 +10,8 @@
 //! - [`app`], [`commands`], [`cli`], [`demo`]: start-up and the commands.
 //! - [`config`]: every setting, checked at start-up.
 pub mod accounts;
+pub mod admin;
+pub mod admin_cli;
 pub mod app;
 pub mod auth;
 pub mod check;

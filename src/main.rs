@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sysgp::cli::{Cli, Command};
-use sysgp::{commands, config};
+use sysgp::{admin_cli, commands, config};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,6 +29,9 @@ fn main() -> ExitCode {
         },
         Command::Simulator(args) => commands::simulator(args),
         Command::Demo(args) => commands::demo(args),
+        Command::Check(args) if args.live => admin_cli::check_live(&vars),
         Command::Check(args) => commands::check(args, &vars),
+        Command::User(cmd) => admin_cli::user(cmd, &vars),
+        Command::Audit(cmd) => admin_cli::audit(cmd, &vars),
     }
 }

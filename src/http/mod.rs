@@ -4,6 +4,9 @@
 //! CORS, security headers, `Cache-Control: no-store`), logging one line per request.
 
 mod accounts;
+mod adjustments;
+mod audit;
+mod auth;
 mod health;
 mod metrics;
 mod request;
@@ -12,7 +15,7 @@ pub mod router;
 mod transfers;
 mod views;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,9 +28,10 @@ use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use crate::auth::Actor;
+use crate::auth::sessions::unauthenticated;
+use crate::auth::{Actor, Principal, Rule};
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::transfers::cash::CashDirection;
 use request::{BodyStream, Ctx};
 use router::{Handler, Matched};
@@ -58,9 +62,53 @@ impl<'de> Deserialize<'de> for AmountInput {
     }
 }
 
-/// The acting user. Until sessions exist every request acts as `api`.
-pub fn actor(_ctx: &Ctx) -> Result<Actor, Error> {
-    Ok(Actor::new("api"))
+/// The acting user of a signed-in route.
+pub fn actor(ctx: &Ctx) -> Result<Actor, Error> {
+    principal(ctx).map(|p| p.actor.clone())
+}
+
+/// The signed-in user (routes with a rule other than Public always have one).
+pub fn principal(ctx: &Ctx) -> Result<&Principal, Error> {
+    ctx.principal.as_ref().ok_or_else(unauthenticated)
+}
+
+/// The client address: the peer, or the last untrusted hop of `X-Forwarded-For` when
+/// the peer is a trusted proxy (`SYSGP_TRUSTED_PROXIES`).
+pub fn client_address(ctx: &Ctx) -> Option<IpAddr> {
+    let peer = ctx.remote.map(|a| a.ip())?;
+    let trusted = &ctx.state.engine.security.trusted_proxies;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = ctx.header("x-forwarded-for").unwrap_or("");
+    forwarded
+        .split(',')
+        .rev()
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .or(Some(peer))
+}
+
+/// Checks the bearer token and the route's rule: 401 without a valid token, 403 with
+/// the wrong role. Tokens are only ever read from the `Authorization` header.
+fn authorize(state: &HttpState, headers: &HeaderMap, rule: Rule) -> Result<Option<Principal>, Error> {
+    if rule == Rule::Public {
+        return Ok(None);
+    }
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(unauthenticated()),
+    };
+    let principal = state.engine.authenticate(token)?;
+    if !rule.allows(principal.role) {
+        return Err(Error::new(
+            ErrorKind::Forbidden,
+            "FORBIDDEN",
+            format!("the {} role may not do this", principal.role.as_str()),
+        ));
+    }
+    Ok(Some(principal))
 }
 
 /// The warp filter serving everything.
@@ -118,7 +166,18 @@ async fn handle(
     } else {
         match router::find(&method, &path) {
             Matched::Found(route, params) => {
+                let principal = match authorize(&state, &headers, route.rule) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let mut reply = response::error(&e);
+                        drain(body, &mut reply).await;
+                        add_common_headers(&mut reply, &request_id, origin.as_deref().filter(|_| cors_ok));
+                        log_request(&method, route.pattern, &reply, started, &request_id);
+                        return reply;
+                    }
+                };
                 let mut ctx = Ctx {
+                    principal,
                     state: state.clone(),
                     method: method.clone(),
                     params,
@@ -128,10 +187,13 @@ async fn handle(
                     request_id: request_id.clone(),
                     body: Some(body),
                 };
-                let reply = match dispatch(route.handler, &mut ctx).await {
+                let mut reply = match dispatch(route.handler, &mut ctx).await {
                     Ok(r) => r,
                     Err(e) => response::error(&e),
                 };
+                if let Some(unread) = ctx.body.take() {
+                    drain(unread, &mut reply).await;
+                }
                 (route.pattern, reply)
             }
             Matched::WrongMethod(allowed) => {
@@ -150,13 +212,36 @@ async fn handle(
         }
     };
     add_common_headers(&mut reply, &request_id, origin.as_deref().filter(|_| cors_ok));
+    log_request(&method, pattern, &reply, started, &request_id);
+    reply
+}
+
+/// Reads and discards a body the handler did not read, so the connection can carry
+/// the next request; a body too large to be worth reading closes the connection.
+async fn drain(mut body: BodyStream, reply: &mut Response) {
+    /// Small bodies are cheaper to read than a new connection.
+    const DRAIN_BYTES_MAX: usize = 64 * 1024;
+    let mut seen = 0;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) if seen + c.len() <= DRAIN_BYTES_MAX => seen += c.len(),
+            _ => {
+                reply.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return;
+            }
+        }
+    }
+}
+
+/// One line per request: method, route pattern (never the path: it may hold an
+/// MSISDN), status, latency, request id.
+fn log_request(method: &Method, pattern: &str, reply: &Response, started: Instant, request_id: &str) {
     log::info!(
         target: "sysgp::http",
         "{method} {pattern} {} {:.1}ms id={request_id}",
         reply.status().as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     );
-    reply
 }
 
 async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
@@ -184,6 +269,25 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
         Handler::TransferList => transfers::list_transfers(ctx, None).await,
         Handler::TransferGet => transfers::get(ctx).await,
         Handler::TransferResolve => transfers::resolve(ctx).await,
+        Handler::TransferApprove => adjustments::approve_cash(ctx).await,
+        Handler::TransferReject => adjustments::reject_cash(ctx).await,
+        Handler::AdjustmentCreate => adjustments::create(ctx).await,
+        Handler::AdjustmentList => adjustments::list(ctx).await,
+        Handler::AdjustmentGet => adjustments::get(ctx).await,
+        Handler::AdjustmentApprove => adjustments::approve(ctx).await,
+        Handler::AdjustmentReject => adjustments::reject(ctx).await,
+        Handler::Login => auth::login(ctx).await,
+        Handler::Logout => auth::logout(ctx).await,
+        Handler::Me => auth::me(ctx).await,
+        Handler::OwnPassword => auth::own_password(ctx).await,
+        Handler::UserList => auth::list(ctx).await,
+        Handler::UserCreate => auth::create(ctx).await,
+        Handler::UserRole => auth::change(ctx, "role").await,
+        Handler::UserDisable => auth::change(ctx, "disable").await,
+        Handler::UserEnable => auth::change(ctx, "enable").await,
+        Handler::UserPassword => auth::change(ctx, "password").await,
+        Handler::AuditList => audit::list(ctx).await,
+        Handler::AuditVerify => audit::verify(ctx).await,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Ctx {
     pub remote: Option<SocketAddr>,
     /// This request's id (`X-Request-Id`).
     pub request_id: String,
+    /// The signed-in user, for routes that need one.
+    pub principal: Option<crate::auth::Principal>,
     /// The body, until read.
     pub body: Option<BodyStream>,
 }

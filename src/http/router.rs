@@ -4,6 +4,8 @@
 
 use warp::http::Method;
 
+use crate::auth::Rule;
+
 /// What a route does; `dispatch` has one arm per variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Handler {
@@ -39,6 +41,44 @@ pub enum Handler {
     TransferGet,
     /// Resolve an IN_DOUBT transfer.
     TransferResolve,
+    /// Approve a cash movement above the approval threshold.
+    TransferApprove,
+    /// Reject a cash movement above the approval threshold.
+    TransferReject,
+    /// Request an adjustment.
+    AdjustmentCreate,
+    /// List adjustments.
+    AdjustmentList,
+    /// One adjustment.
+    AdjustmentGet,
+    /// Approve (and post) an adjustment.
+    AdjustmentApprove,
+    /// Reject an adjustment.
+    AdjustmentReject,
+    /// Sign in.
+    Login,
+    /// Sign out.
+    Logout,
+    /// The signed-in user.
+    Me,
+    /// Change one's own password.
+    OwnPassword,
+    /// List users.
+    UserList,
+    /// Create a user.
+    UserCreate,
+    /// Change a user's role.
+    UserRole,
+    /// Disable a user.
+    UserDisable,
+    /// Enable a user.
+    UserEnable,
+    /// Reset a user's password.
+    UserPassword,
+    /// The audit log.
+    AuditList,
+    /// Verify the audit chain.
+    AuditVerify,
 }
 
 /// One route.
@@ -50,30 +90,51 @@ pub struct Route {
     pub pattern: &'static str,
     /// The handler.
     pub handler: Handler,
+    /// Who may call it (SPEC §7).
+    pub rule: Rule,
 }
 
-const fn route(method: &'static str, pattern: &'static str, handler: Handler) -> Route {
-    Route { method, pattern, handler }
+const fn route(method: &'static str, pattern: &'static str, handler: Handler, rule: Rule) -> Route {
+    Route { method, pattern, handler, rule }
 }
 
 /// Every route.
 pub const ROUTES: &[Route] = &[
-    route("GET", "/healthz", Handler::Healthz),
-    route("GET", "/readyz", Handler::Readyz),
-    route("GET", "/metrics", Handler::Metrics),
-    route("POST", "/api/v1/accounts/", Handler::AccountCreate),
-    route("GET", "/api/v1/accounts/", Handler::AccountList),
-    route("GET", "/api/v1/accounts/{msisdn}/", Handler::AccountGet),
-    route("POST", "/api/v1/accounts/{msisdn}/freeze/", Handler::AccountFreeze),
-    route("POST", "/api/v1/accounts/{msisdn}/unfreeze/", Handler::AccountUnfreeze),
-    route("POST", "/api/v1/accounts/{msisdn}/deposit/", Handler::AccountDeposit),
-    route("POST", "/api/v1/accounts/{msisdn}/withdraw/", Handler::AccountWithdraw),
-    route("GET", "/api/v1/accounts/{msisdn}/transfers/", Handler::AccountStatement),
-    route("GET", "/api/v1/system-accounts/", Handler::SystemAccounts),
-    route("POST", "/api/v1/transfers/", Handler::TransferCreate),
-    route("GET", "/api/v1/transfers/", Handler::TransferList),
-    route("GET", "/api/v1/transfers/{id}/", Handler::TransferGet),
-    route("POST", "/api/v1/transfers/{id}/resolve/", Handler::TransferResolve),
+    route("GET", "/healthz", Handler::Healthz, Rule::Public),
+    route("GET", "/readyz", Handler::Readyz, Rule::Public),
+    route("GET", "/metrics", Handler::Metrics, Rule::Public),
+    route("POST", "/api/v1/auth/login/", Handler::Login, Rule::Public),
+    route("POST", "/api/v1/auth/logout/", Handler::Logout, Rule::Signed),
+    route("GET", "/api/v1/auth/me/", Handler::Me, Rule::Signed),
+    route("POST", "/api/v1/auth/password/", Handler::OwnPassword, Rule::Signed),
+    route("POST", "/api/v1/accounts/", Handler::AccountCreate, Rule::Maker),
+    route("GET", "/api/v1/accounts/", Handler::AccountList, Rule::Signed),
+    route("GET", "/api/v1/accounts/{msisdn}/", Handler::AccountGet, Rule::Signed),
+    route("POST", "/api/v1/accounts/{msisdn}/freeze/", Handler::AccountFreeze, Rule::Checker),
+    route("POST", "/api/v1/accounts/{msisdn}/unfreeze/", Handler::AccountUnfreeze, Rule::Checker),
+    route("POST", "/api/v1/accounts/{msisdn}/deposit/", Handler::AccountDeposit, Rule::Maker),
+    route("POST", "/api/v1/accounts/{msisdn}/withdraw/", Handler::AccountWithdraw, Rule::Maker),
+    route("GET", "/api/v1/accounts/{msisdn}/transfers/", Handler::AccountStatement, Rule::Signed),
+    route("GET", "/api/v1/system-accounts/", Handler::SystemAccounts, Rule::Signed),
+    route("POST", "/api/v1/transfers/", Handler::TransferCreate, Rule::Maker),
+    route("GET", "/api/v1/transfers/", Handler::TransferList, Rule::Signed),
+    route("GET", "/api/v1/transfers/{id}/", Handler::TransferGet, Rule::Signed),
+    route("POST", "/api/v1/transfers/{id}/resolve/", Handler::TransferResolve, Rule::Checker),
+    route("POST", "/api/v1/transfers/{id}/approve/", Handler::TransferApprove, Rule::Checker),
+    route("POST", "/api/v1/transfers/{id}/reject/", Handler::TransferReject, Rule::Checker),
+    route("POST", "/api/v1/adjustments/", Handler::AdjustmentCreate, Rule::Maker),
+    route("GET", "/api/v1/adjustments/", Handler::AdjustmentList, Rule::Signed),
+    route("GET", "/api/v1/adjustments/{id}/", Handler::AdjustmentGet, Rule::Signed),
+    route("POST", "/api/v1/adjustments/{id}/approve/", Handler::AdjustmentApprove, Rule::Checker),
+    route("POST", "/api/v1/adjustments/{id}/reject/", Handler::AdjustmentReject, Rule::Checker),
+    route("GET", "/api/v1/users/", Handler::UserList, Rule::Admin),
+    route("POST", "/api/v1/users/", Handler::UserCreate, Rule::Admin),
+    route("POST", "/api/v1/users/{username}/role/", Handler::UserRole, Rule::Admin),
+    route("POST", "/api/v1/users/{username}/disable/", Handler::UserDisable, Rule::Admin),
+    route("POST", "/api/v1/users/{username}/enable/", Handler::UserEnable, Rule::Admin),
+    route("POST", "/api/v1/users/{username}/password/", Handler::UserPassword, Rule::Admin),
+    route("GET", "/api/v1/audit/", Handler::AuditList, Rule::Admin),
+    route("GET", "/api/v1/audit/verify/", Handler::AuditVerify, Rule::Admin),
 ];
 
 /// The outcome of matching a request path.

@@ -46,10 +46,22 @@ pub enum TreeId {
     References,
     /// Created at | account | reference → () (expiry sweep).
     ReferencesExpiry,
+    /// Seq → audit entry (the HMAC chain).
+    Audit,
+    /// User name → user.
+    Users,
+    /// HMAC(SECRET_KEY, token) → session.
+    Sessions,
+    /// Expires at | session key → () (expiry sweep).
+    SessionsExpiry,
+    /// Adjustment id → adjustment.
+    Adjustments,
+    /// Order key → adjustment id (list, newest first).
+    AdjustmentsOrder,
 }
 
 /// Number of trees.
-pub const TREE_COUNT: usize = 12;
+pub const TREE_COUNT: usize = 18;
 
 impl TreeId {
     /// Every tree, in discriminant order.
@@ -66,6 +78,12 @@ impl TreeId {
         TreeId::IdempotencyExpiry,
         TreeId::References,
         TreeId::ReferencesExpiry,
+        TreeId::Audit,
+        TreeId::Users,
+        TreeId::Sessions,
+        TreeId::SessionsExpiry,
+        TreeId::Adjustments,
+        TreeId::AdjustmentsOrder,
     ];
 
     /// The sled tree name.
@@ -83,6 +101,12 @@ impl TreeId {
             TreeId::IdempotencyExpiry => "idempotency_expiry",
             TreeId::References => "references",
             TreeId::ReferencesExpiry => "references_expiry",
+            TreeId::Audit => "audit",
+            TreeId::Users => "users",
+            TreeId::Sessions => "sessions",
+            TreeId::SessionsExpiry => "sessions_expiry",
+            TreeId::Adjustments => "adjustments",
+            TreeId::AdjustmentsOrder => "adjustments_order",
         }
     }
 }

@@ -175,6 +175,20 @@ impl Store {
         })
     }
 
+    /// A page of any record listed through an order-key index (newest first).
+    pub fn list_by_order<T: serde::de::DeserializeOwned>(
+        &self,
+        order_tree: TreeId,
+        record_tree: TreeId,
+        limit: usize,
+        cursor: Option<OrderKey>,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>, StoreError> {
+        let high = cursor.unwrap_or(OrderKey { at: Timestamp(i64::MAX), seq: u64::MAX });
+        let range = self.inner.tree(order_tree).range(..high.to_bytes().to_vec());
+        self.collect_page(range.rev(), limit, |key| Ok(self.get::<T>(record_tree, key)?.filter(|r| keep(r))))
+    }
+
     /// Walks index entries (key ends with an order key, value is the record key),
     /// keeping matches until `limit` are found or the scan budget is spent.
     fn collect_page<T>(
@@ -235,5 +249,39 @@ impl Store {
             .take(limit)
             .map(|r| r.map(|(k, _)| k.to_vec()).map_err(StoreError::from))
             .collect()
+    }
+}
+
+impl Store {
+    /// Reads and decodes one record of any tree.
+    pub fn record<T: serde::de::DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.get(tree, key)
+    }
+
+    /// Every record of a small tree (users), in key order.
+    pub fn scan_tree<T: serde::de::DeserializeOwned>(&self, tree: TreeId) -> Result<Vec<T>, StoreError> {
+        self.inner.tree(tree).iter().map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v))).collect()
+    }
+
+    /// Records of a tree keyed by big-endian sequence numbers, newest first, below `before`.
+    pub fn scan_back<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: TreeId,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        let high = before.unwrap_or(u64::MAX).to_be_bytes().to_vec();
+        self.inner
+            .tree(tree)
+            .range(..high)
+            .rev()
+            .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v)))
+    }
+
+    /// Records of a sequence-keyed tree in order.
+    pub fn scan_forward<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: TreeId,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        self.inner.tree(tree).iter().map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v)))
     }
 }

@@ -134,7 +134,8 @@ impl WriteTx<'_> {
 
 impl WriteTx<'_> {
     /// Removes an expiry entry and, unless it was renewed since, the record it guards.
-    /// Records of both expiring kinds carry `created_at` in the entry's first 8 bytes.
+    /// The entry's first 8 bytes are the record's `created_at` (idempotency keys,
+    /// references) or its expiry (sessions).
     pub fn expire_entry(&mut self, expiry_tree: TreeId, expiry_key: &[u8]) -> Result<(), StoreError> {
         let Some((stamp, record_key)) = expiry_key.split_first_chunk::<8>() else {
             self.remove(expiry_tree, expiry_key);
@@ -148,6 +149,8 @@ impl WriteTx<'_> {
             TreeId::ReferencesExpiry => {
                 self.get::<ReferenceRecord>(TreeId::References, record_key)?.map(|r| (TreeId::References, r.created_at))
             }
+            // Session keys are random and never renewed: the entry's time is the expiry.
+            TreeId::SessionsExpiry => Some((TreeId::Sessions, created_at)),
             _ => None,
         };
         if let Some((record_tree, at)) = current {

@@ -7,11 +7,16 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::idempotency::{bind, find_replay, gate, request_hash, Scope};
-use super::{account_frozen, existing_account, insufficient_funds, normalize_note, NewTransfer, Posted};
+use super::{
+    account_frozen, audit_transfer, existing_account, insufficient_funds, normalize_note, NewTransfer, Posted,
+};
+use crate::auth::audit::AuditKey;
 use crate::auth::Actor;
 use crate::engine::{Engine, Limits};
 use crate::error::Error;
-use crate::ledger::{self, parse_amount, Account, AccountKey, Minor, Msisdn, Route, TransferStatus};
+use crate::ledger::{
+    self, major_to_minor, parse_amount, Account, AccountKey, Minor, Msisdn, Resolution, Route, Transfer, TransferStatus,
+};
 use crate::store::{ReferenceRecord, WriteTx};
 
 /// References are unique per wallet for this long.
@@ -76,85 +81,166 @@ impl Engine {
         let reference = check_reference(req.reference.clone())?;
         let scope = Scope { actor: actor.name.clone(), key, transfer_id: None };
         let _claim = self.claim(scope.claims())?;
-        let limits = self.limits;
+        let job = CashJob { limits: self.limits, key: self.audit_key.clone(), scope, msisdn, direction };
+        self.store.writer.run(move |tx| job.run(tx, &req.amount, reference, note)).await
+    }
+}
+
+/// Everything a cash job needs besides the body fields.
+struct CashJob {
+    limits: Limits,
+    key: Arc<AuditKey>,
+    scope: Scope,
+    msisdn: Msisdn,
+    direction: CashDirection,
+}
+
+impl CashJob {
+    fn run(
+        self,
+        tx: &mut WriteTx<'_>,
+        amount_text: &str,
+        reference: Option<String>,
+        note: Option<String>,
+    ) -> Result<Posted, Error> {
+        let (scope, msisdn, direction) = (&self.scope, self.msisdn, self.direction);
+        let wallet_key = AccountKey::Wallet(msisdn);
+        let wallet = tx
+            .account(&wallet_key)?
+            .ok_or_else(|| Error::not_found("ACCOUNT_NOT_FOUND", format!("no wallet {msisdn}")))?;
+        let currency = wallet.currency;
+        let amount = parse_amount(amount_text, currency, Minor::MAX)?;
+        let hash = request_hash(&[
+            direction.name(),
+            &msisdn.to_string(),
+            &amount.to_string(),
+            currency.code(),
+            reference.as_deref().unwrap_or(""),
+            note.as_deref().unwrap_or(""),
+        ]);
+        if let Some(replay) = find_replay(tx, scope, &hash)? {
+            return Ok(Posted::Replayed(replay));
+        }
+        if let Some(r) = &reference {
+            let used = tx
+                .reference(&wallet_key, r)?
+                .filter(|rec| tx.now().micros_since(rec.created_at) < REFERENCE_LIFETIME_MICROS);
+            if let Some(rec) = used {
+                return Err(Error::conflict(
+                    "REFERENCE_EXISTS",
+                    format!("reference {r:?} was already used on this wallet"),
+                )
+                .with_details(json!({ "transfer_id": rec.transfer_id.to_string() })));
+            }
+        }
+        let checked = cash_checks(self.limits, &wallet, direction, amount, amount_text);
+        gate(tx, scope, hash, checked)??;
+        let id = Uuid::new_v4();
+        let reference = reference.unwrap_or_else(|| id.to_string());
+        let needs_approval =
+            self.limits.cash_approval_above.is_some_and(|above| amount > major_to_minor(above, currency));
+        let (sender, receiver) = match direction {
+            CashDirection::Deposit => (AccountKey::Cash(currency), wallet_key),
+            CashDirection::Withdraw => (wallet_key, AccountKey::Cash(currency)),
+        };
+        let status = if needs_approval { TransferStatus::AwaitingApproval } else { TransferStatus::Completed };
+        let transfer = NewTransfer {
+            id,
+            sender,
+            receiver,
+            amount,
+            currency,
+            route: Route::Cash,
+            status,
+            note,
+            reference: Some(reference.clone()),
+            created_by: scope.actor.clone(),
+            request_hash: hash,
+        }
+        .build(tx);
+        if !needs_approval {
+            post_cash(tx, &transfer)?;
+        }
+        tx.insert_transfer(&transfer)?;
+        tx.put_reference(&wallet_key, &reference, &ReferenceRecord { transfer_id: id, created_at: tx.now() })?;
+        bind(tx, scope, hash, Some(id), None)?;
+        audit_transfer(tx, &self.key, &scope.actor, "TRANSFER_CREATED", &transfer)?;
+        Ok(Posted::Created(Box::new(transfer)))
+    }
+}
+
+/// The one posting of a cash transfer: `SYS:CASH` ↔ wallet.
+fn post_cash(tx: &mut WriteTx<'_>, t: &Transfer) -> Result<(), Error> {
+    let mut from = existing_account(tx, &t.sender)?;
+    let mut to = existing_account(tx, &t.receiver)?;
+    let posting = ledger::transfer(&mut from, &mut to, t.amount).map_err(|e| match e {
+        ledger::LedgerError::InsufficientFunds { .. } => insufficient_funds(&from, t.amount),
+        other => Error::internal(other),
+    })?;
+    tx.update_account(&from)?;
+    tx.update_account(&to)?;
+    tx.put_posting(t.id, 0, &posting)?;
+    Ok(())
+}
+
+impl Engine {
+    /// A checker other than the maker approves a cash movement above the threshold.
+    pub async fn approve_cash(self: &Arc<Self>, actor: &Actor, id: Uuid) -> Result<Transfer, Error> {
+        let key = self.audit_key.clone();
+        let checker = actor.name.clone();
         self.store
             .writer
-            .run(move |tx| cash_job(tx, limits, &scope, msisdn, direction, &req.amount, reference, note))
+            .run(move |tx| {
+                let mut t = awaiting_cash(tx, id, &checker)?;
+                let wallet = if t.sender.is_system() { t.receiver } else { t.sender };
+                let account = existing_account(tx, &wallet)?;
+                if account.is_frozen() {
+                    return Err(account_frozen(&account));
+                }
+                post_cash(tx, &t)?;
+                t.set_status(TransferStatus::Completed, tx.now()).map_err(Error::internal)?;
+                t.approved_by = Some(checker.clone());
+                tx.update_transfer(TransferStatus::AwaitingApproval, &t)?;
+                audit_transfer(tx, &key, &checker, "CASH_APPROVED", &t)?;
+                Ok(t)
+            })
+            .await
+    }
+
+    /// A checker other than the maker rejects a cash movement; nothing moves.
+    pub async fn reject_cash(self: &Arc<Self>, actor: &Actor, id: Uuid, reason: String) -> Result<Transfer, Error> {
+        let reason = super::resolve::check_reason(&reason)?;
+        let key = self.audit_key.clone();
+        let checker = actor.name.clone();
+        self.store
+            .writer
+            .run(move |tx| {
+                let mut t = awaiting_cash(tx, id, &checker)?;
+                let now = tx.now();
+                t.set_status(TransferStatus::Rejected, now).map_err(Error::internal)?;
+                t.approved_by = Some(checker.clone());
+                t.resolution = Some(Resolution { by: checker.clone(), reason, at: now });
+                tx.update_transfer(TransferStatus::AwaitingApproval, &t)?;
+                audit_transfer(tx, &key, &checker, "CASH_REJECTED", &t)?;
+                Ok(t)
+            })
             .await
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cash_job(
-    tx: &mut WriteTx<'_>,
-    limits: Limits,
-    scope: &Scope,
-    msisdn: Msisdn,
-    direction: CashDirection,
-    amount_text: &str,
-    reference: Option<String>,
-    note: Option<String>,
-) -> Result<Posted, Error> {
-    let wallet_key = AccountKey::Wallet(msisdn);
-    let wallet =
-        tx.account(&wallet_key)?.ok_or_else(|| Error::not_found("ACCOUNT_NOT_FOUND", format!("no wallet {msisdn}")))?;
-    let currency = wallet.currency;
-    let amount = parse_amount(amount_text, currency, Minor::MAX)?;
-    let hash = request_hash(&[
-        direction.name(),
-        &msisdn.to_string(),
-        &amount.to_string(),
-        currency.code(),
-        reference.as_deref().unwrap_or(""),
-        note.as_deref().unwrap_or(""),
-    ]);
-    if let Some(replay) = find_replay(tx, scope, &hash)? {
-        return Ok(Posted::Replayed(replay));
+fn awaiting_cash(tx: &WriteTx<'_>, id: Uuid, checker: &str) -> Result<Transfer, Error> {
+    let t = tx.transfer(id)?.ok_or_else(|| Error::not_found("TRANSFER_NOT_FOUND", format!("no transfer {id}")))?;
+    if t.status != TransferStatus::AwaitingApproval {
+        return Err(Error::conflict(
+            "INVALID_STATE",
+            format!("transfer {id} is {}, not AWAITING_APPROVAL", t.status.as_str()),
+        )
+        .with_details(json!({ "status": t.status.as_str() })));
     }
-    if let Some(r) = &reference {
-        let used = tx
-            .reference(&wallet_key, r)?
-            .filter(|rec| tx.now().micros_since(rec.created_at) < REFERENCE_LIFETIME_MICROS);
-        if let Some(rec) = used {
-            return Err(Error::conflict(
-                "REFERENCE_EXISTS",
-                format!("reference {r:?} was already used on this wallet"),
-            )
-            .with_details(json!({ "transfer_id": rec.transfer_id.to_string() })));
-        }
+    if t.created_by == checker {
+        return Err(super::adjust::self_approval());
     }
-    let checked = cash_checks(limits, &wallet, direction, amount, amount_text);
-    gate(tx, scope, hash, checked)??;
-    let id = Uuid::new_v4();
-    let reference = reference.unwrap_or_else(|| id.to_string());
-    let mut wallet = wallet;
-    let mut cash = existing_account(tx, &AccountKey::Cash(currency))?;
-    let (posting, sender, receiver) = match direction {
-        CashDirection::Deposit => (ledger::transfer(&mut cash, &mut wallet, amount), cash.key, wallet.key),
-        CashDirection::Withdraw => (ledger::transfer(&mut wallet, &mut cash, amount), wallet.key, cash.key),
-    };
-    let posting = posting.map_err(Error::internal)?;
-    let transfer = NewTransfer {
-        id,
-        sender,
-        receiver,
-        amount,
-        currency,
-        route: Route::Cash,
-        status: TransferStatus::Completed,
-        note,
-        reference: Some(reference.clone()),
-        created_by: scope.actor.clone(),
-        request_hash: hash,
-    }
-    .build(tx);
-    tx.update_account(&wallet)?;
-    tx.update_account(&cash)?;
-    tx.put_posting(id, 0, &posting)?;
-    tx.insert_transfer(&transfer)?;
-    tx.put_reference(&wallet_key, &reference, &ReferenceRecord { transfer_id: id, created_at: tx.now() })?;
-    bind(tx, scope, hash, Some(id), None)?;
-    Ok(Posted::Created(Box::new(transfer)))
+    Ok(t)
 }
 
 fn cash_checks(
@@ -168,6 +254,7 @@ fn cash_checks(
     if wallet.is_frozen() {
         return Err(account_frozen(wallet));
     }
+    // A withdrawal waiting for approval is checked again when approved.
     if direction == CashDirection::Withdraw && wallet.available < amount {
         return Err(insufficient_funds(wallet, amount));
     }

@@ -2,6 +2,7 @@
 //! withdrawals, settlement of SDK outcomes, reconciliation, resolution and start-up
 //! recovery.
 
+pub mod adjust;
 pub mod cash;
 pub mod idempotency;
 pub mod p2p;
@@ -14,6 +15,7 @@ pub mod sweep;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::auth::audit::{self, AuditKey, Draft};
 use crate::error::Error;
 use crate::ledger::{format_minor, Account, AccountKey, Currency, Minor, Msisdn, Route, Transfer, TransferStatus};
 use crate::store::WriteTx;
@@ -93,6 +95,38 @@ impl NewTransfer {
             request_hash: self.request_hash,
         }
     }
+}
+
+/// What the audit log records about a transfer.
+pub fn audit_details(t: &Transfer) -> serde_json::Value {
+    json!({
+        "route": t.route.as_str(),
+        "status": t.status.as_str(),
+        "amount": format_minor(t.amount, t.currency),
+        "currency": t.currency.code(),
+        "sender": t.sender.to_string(),
+        "receiver": t.receiver.to_string(),
+        "error_code": t.error.as_ref().map(|e| e.code.clone()),
+        "sdk_transfer_id": t.sdk.as_ref().and_then(|s| s.transfer_id.clone()),
+    })
+}
+
+/// Appends the audit entry of a transfer change.
+pub(crate) fn audit_transfer(
+    tx: &mut WriteTx<'_>,
+    key: &AuditKey,
+    actor: &str,
+    action: &str,
+    t: &Transfer,
+) -> Result<(), Error> {
+    let draft = Draft {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: Some(t.id.to_string()),
+        details: audit_details(t),
+    };
+    audit::append(tx, key, draft)?;
+    Ok(())
 }
 
 /// 422 for an unknown wallet named in a body.

@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use super::idempotency::{bind, find_replay, gate, request_hash, Scope};
 use super::{
-    account_frozen, account_missing, currency_mismatch, insufficient_funds, normalize_note, NewTransfer, Posted,
+    account_frozen, account_missing, audit_transfer, currency_mismatch, insufficient_funds, normalize_note,
+    NewTransfer, Posted,
 };
+use crate::auth::audit::AuditKey;
 use crate::auth::Actor;
 use crate::engine::{Engine, Limits};
 use crate::error::Error;
@@ -54,7 +56,8 @@ impl Engine {
         let scope = Scope { actor: actor.name.clone(), key, transfer_id: req.transfer_id };
         let _claim = self.claim(scope.claims())?;
         let limits = self.limits;
-        let step = self.store.writer.run(move |tx| p2p_job(tx, limits, &scope, &req, note)).await?;
+        let key = self.audit_key.clone();
+        let step = self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note)).await?;
         match step {
             Step::Done(t) => Ok(Posted::Created(Box::new(t))),
             Step::Replay(r) => Ok(Posted::Replayed(r)),
@@ -73,6 +76,7 @@ impl Engine {
 fn p2p_job(
     tx: &mut WriteTx<'_>,
     limits: Limits,
+    key: &AuditKey,
     scope: &Scope,
     req: &P2pRequest,
     note: Option<String>,
@@ -129,6 +133,7 @@ fn p2p_job(
     tx.put_posting(id, 0, &posting)?;
     tx.insert_transfer(&transfer)?;
     bind(tx, scope, hash, Some(id), None)?;
+    audit_transfer(tx, key, &scope.actor, "TRANSFER_CREATED", &transfer)?;
     Ok(if route == Route::OnUs { Step::Done(transfer) } else { Step::Reserved(transfer) })
 }
 

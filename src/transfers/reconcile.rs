@@ -146,10 +146,11 @@ impl Engine {
             _ => None,
         };
         let unknown = answer == HubState::Unknown && now() >= unknown_counts_after(&t);
+        let key = self.audit_key.clone();
         let t = self.store.writer.run_blocking(move |tx| {
             if let Some(verdict) = verdict {
                 let change = Settlement { verdict, sdk_transfer_id: None, quote: None, resolution: None };
-                return settle(tx, id, TransferStatus::InDoubt, &change);
+                return settle(tx, &key, "system", id, TransferStatus::InDoubt, &change);
             }
             let mut t = tx.transfer(id)?.ok_or_else(|| Error::internal("transfer vanished"))?;
             if t.status != TransferStatus::InDoubt {
@@ -175,7 +176,7 @@ impl Engine {
                     resolution: None,
                 };
                 tx.update_transfer(TransferStatus::InDoubt, &t)?;
-                return settle(tx, id, TransferStatus::InDoubt, &change);
+                return settle(tx, &key, "system", id, TransferStatus::InDoubt, &change);
             }
             tx.update_transfer(TransferStatus::InDoubt, &t)?;
             Ok(t)

@@ -42,7 +42,8 @@ impl Engine {
             };
             let change = Settlement { verdict, sdk_transfer_id: None, quote: None, resolution: None };
             let id = t.id;
-            self.store.writer.run(move |tx| settle(tx, id, TransferStatus::Pending, &change)).await?;
+            let key = self.audit_key.clone();
+            self.store.writer.run(move |tx| settle(tx, &key, "system", id, TransferStatus::Pending, &change)).await?;
         }
         for t in self.store.transfers_with_status(TransferStatus::InDoubt)? {
             if t.sdk.as_ref().is_some_and(|s| s.transfer_id.is_some()) {

@@ -82,7 +82,9 @@ impl Engine {
             ResolveRequest::ByOperator { .. } => None,
         };
         let change = Settlement { verdict, sdk_transfer_id, quote: None, resolution: Some(resolution) };
-        self.store.writer.run(move |tx| settle(tx, id, TransferStatus::InDoubt, &change)).await
+        let key = self.audit_key.clone();
+        let actor = actor.name.clone();
+        self.store.writer.run(move |tx| settle(tx, &key, &actor, id, TransferStatus::InDoubt, &change)).await
     }
 }
 

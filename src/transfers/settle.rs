@@ -4,7 +4,8 @@
 
 use uuid::Uuid;
 
-use super::existing_account;
+use super::{audit_transfer, existing_account};
+use crate::auth::audit::AuditKey;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ledger::{self, AccountKey, Quote, Resolution, SdkPhase, Transfer, TransferError, TransferStatus};
@@ -80,7 +81,11 @@ impl Engine {
             quote: outcome.quote,
             resolution: None,
         };
-        let t = self.store.writer.run_blocking(move |tx| settle(tx, id, TransferStatus::Pending, &change))?;
+        let key = self.audit_key.clone();
+        let t = self
+            .store
+            .writer
+            .run_blocking(move |tx| settle(tx, &key, "system", id, TransferStatus::Pending, &change))?;
         self.schedule_reconciliation(&t);
         Ok(t)
     }
@@ -89,6 +94,8 @@ impl Engine {
 /// Applies `change` to a transfer that must be in status `expected` (else 409).
 pub fn settle(
     tx: &mut WriteTx<'_>,
+    key: &AuditKey,
+    actor: &str,
     id: Uuid,
     expected: TransferStatus,
     change: &Settlement,
@@ -144,5 +151,11 @@ pub fn settle(
         tx.put_posting(t.id, 1, &p)?;
     }
     tx.update_transfer(before, &t)?;
+    let action = match (change.resolution.is_some(), next) {
+        (true, _) => "TRANSFER_RESOLVED",
+        (false, TransferStatus::InDoubt) => "TRANSFER_IN_DOUBT",
+        (false, _) => "TRANSFER_SETTLED",
+    };
+    audit_transfer(tx, key, actor, action, &t)?;
     Ok(t)
 }

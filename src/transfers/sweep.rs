@@ -1,4 +1,4 @@
-//! Expiry of idempotency keys (24 h) and cash references (30 days): a background
+//! Expiry of idempotency keys (24 h), cash references (30 days) and sessions: a background
 //! thread removes what has expired, a bounded batch at a time.
 
 use std::sync::Arc;
@@ -75,7 +75,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 16).expect("store");
         let sdk = SdkClient::new("http://127.0.0.1:9", SdkMode::Auto, Duration::from_secs(1));
-        let engine = Engine::new(store.clone(), sdk, Limits { amount_max: 1000 });
+        let security = crate::auth::Security::new(
+            crate::config::SecretKey::new("k3Jx9qLm2Vb7Wc5Zr8Tn4Ys6Ud1Ef0Gh".into()),
+            crate::auth::throttle::LoginThrottle::new(Default::default()),
+            Duration::from_secs(60),
+            Vec::new(),
+        )
+        .expect("security");
+        let engine = Engine::new(store.clone(), sdk, Limits { amount_max: 1000, cash_approval_above: None }, security);
         let old = Timestamp(1_000_000);
         store
             .writer

@@ -6,5 +6,6 @@ mod bad_input;
 mod cli;
 mod idempotency;
 mod sdk_outcomes;
+mod security;
 mod support;
 mod transfers;

@@ -25,6 +25,10 @@ impl Default for Options {
 }
 
 pub struct TestApp {
+    /// The variables the server was started with (for restarts).
+    pub vars: HashMap<String, String>,
+    /// Bearer tokens by user name (created on first use).
+    tokens: std::sync::Mutex<HashMap<String, String>>,
     pub base: String,
     pub sim: SimulatorHandle,
     pub server: Option<Server>,
@@ -54,12 +58,55 @@ impl Reply {
 
 pub const SECRET: &str = "test-secret-key-0123456789-abcdefghijklmnop";
 
+/// Every log line of every in-process server of this test run, so that a test can
+/// prove no secret ever reaches the logs. `SYSGP_TEST_LOG=1` also prints them.
+static CAPTURED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture {
+    echo: bool,
+}
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info || (m.target().starts_with("sysgp") && m.level() <= log::Level::Debug)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {} {}", record.level(), record.target(), record.args());
+            if self.echo {
+                eprintln!("{line}");
+            }
+            if let Ok(mut lines) = CAPTURED.lock() {
+                lines.push(line);
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn install_log_capture() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let echo = std::env::var("SYSGP_TEST_LOG").is_ok();
+        if log::set_boxed_logger(Box::new(Capture { echo })).is_ok() {
+            log::set_max_level(log::LevelFilter::Debug);
+        }
+    });
+}
+
+/// The log lines captured so far.
+pub fn captured_logs() -> Vec<String> {
+    CAPTURED.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
 pub fn spawn_app() -> TestApp {
     spawn_app_with(Options::default())
 }
 
 pub fn spawn_app_with(opts: Options) -> TestApp {
-    let _ = env_logger::builder().is_test(true).try_init();
+    install_log_capture();
     let sim_config = SimulatorConfig { accept: opts.accept, latency_ms: opts.latency_ms, ..SimulatorConfig::default() };
     let sim = simulator::spawn("127.0.0.1:0".parse().expect("addr"), sim_config).expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -86,8 +133,22 @@ pub fn spawn_app_with(opts: Options) -> TestApp {
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .new_agent();
-    TestApp { base, sim, server: Some(server), rt, _dir: dir, agent }
+    let app = TestApp {
+        vars,
+        tokens: std::sync::Mutex::new(HashMap::new()),
+        base,
+        sim,
+        server: Some(server),
+        rt,
+        _dir: dir,
+        agent,
+    };
+    app.token_for("admin");
+    app
 }
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 impl Drop for TestApp {
     fn drop(&mut self) {
@@ -98,7 +159,10 @@ impl Drop for TestApp {
 }
 
 fn to_reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
-    let mut response = result.expect("HTTP exchange");
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => panic!("HTTP exchange failed: {e}"),
+    };
     let status = response.status().as_u16();
     let headers =
         response.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
@@ -108,6 +172,83 @@ fn to_reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Re
 }
 
 impl TestApp {
+    /// A token for the user `name` (created with role `name` when it is a role name,
+    /// e.g. "maker", or `maker2` → role maker), signing in on first use.
+    pub fn token_for(&self, name: &str) -> String {
+        if let Some(t) = self.tokens.lock().expect("tokens").get(name) {
+            return t.clone();
+        }
+        let role_name = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        let role = sysgp::auth::Role::parse(role_name).unwrap_or(sysgp::auth::Role::Viewer);
+        self.create_user(name, role);
+        let r = self.post_token("", "/api/v1/auth/login/", json!({"username": name, "password": PASSWORD}));
+        assert_eq!(r.status, 200, "login {name}: {}", r.text);
+        let token = r.body["token"].as_str().expect("token").to_owned();
+        self.tokens.lock().expect("tokens").insert(name.to_owned(), token.clone());
+        token
+    }
+
+    /// Creates a user directly through the engine (as the CLI would).
+    pub fn create_user(&self, name: &str, role: sysgp::auth::Role) {
+        let engine = self.server.as_ref().expect("running").engine.clone();
+        let actor = sysgp::auth::Actor::new("cli:test");
+        match self.rt.block_on(engine.add_user(&actor, name, role, PASSWORD.to_owned())) {
+            Ok(_) => {}
+            Err(e) if e.code == "USER_EXISTS" => {}
+            Err(e) => panic!("user {name}: {e}"),
+        }
+    }
+
+    /// Forgets a cached token (after logout or revocation).
+    pub fn forget_token(&self, name: &str) {
+        self.tokens.lock().expect("tokens").remove(name);
+    }
+
+    /// GET as user `name`.
+    pub fn get_as(&self, name: &str, path: &str) -> Reply {
+        self.get_token(&self.token_for(name), path)
+    }
+
+    /// POST JSON as user `name`.
+    pub fn post_as(&self, name: &str, path: &str, body: Value) -> Reply {
+        self.post_token(&self.token_for(name), path, body)
+    }
+
+    /// GET with an explicit token ("" for none).
+    pub fn get_token(&self, token: &str, path: &str) -> Reply {
+        let mut req = self.agent.get(&self.url(path));
+        if !token.is_empty() {
+            req = req.header("authorization", &format!("Bearer {token}"));
+        }
+        to_reply(req.call())
+    }
+
+    /// POST JSON with an explicit token ("" for none).
+    pub fn post_token(&self, token: &str, path: &str, body: Value) -> Reply {
+        let mut req = self.agent.post(&self.url(path)).header("content-type", "application/json");
+        if !token.is_empty() {
+            req = req.header("authorization", &format!("Bearer {token}"));
+        }
+        to_reply(req.send(body.to_string()))
+    }
+
+    /// Restarts the server on the same data directory with some variables changed
+    /// (the port may change; tokens are kept unless `SECRET_KEY` changes).
+    pub fn restart_with(&mut self, changes: &[(&str, &str)]) -> Result<(), String> {
+        self.stop_server();
+        for (k, v) in changes {
+            self.vars.insert((*k).to_owned(), (*v).to_owned());
+            if *k == "SECRET_KEY" {
+                self.tokens.lock().expect("tokens").clear();
+            }
+        }
+        let config = Config::from_vars(&self.vars).map_err(|e| e.to_string())?;
+        let server = self.rt.block_on(app::start(&config)).map_err(|e| e.to_string())?;
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+        Ok(())
+    }
+
     /// Stops the server (releasing the store) and returns the data directory.
     pub fn stop_server(&mut self) -> std::path::PathBuf {
         if let Some(server) = self.server.take() {
@@ -120,8 +261,9 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// GET as the admin.
     pub fn get(&self, path: &str) -> Reply {
-        to_reply(self.agent.get(&self.url(path)).call())
+        self.get_as("admin", path)
     }
 
     pub fn post(&self, path: &str, body: Value) -> Reply {
@@ -132,8 +274,10 @@ impl TestApp {
         self.post_raw(path, &body.to_string(), "application/json", headers)
     }
 
+    /// POST raw bytes as the admin.
     pub fn post_raw(&self, path: &str, body: &str, content_type: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.agent.post(&self.url(path));
+        let token = self.token_for("admin");
+        let mut req = self.agent.post(&self.url(path)).header("authorization", &format!("Bearer {token}"));
         if !content_type.is_empty() {
             req = req.header("content-type", content_type);
         }

@@ -1,0 +1,156 @@
+//! The admin Unix socket (SPEC §9): while `serve` runs, the CLI's `user`, `audit verify`
+//! and `check --live` commands are sent here as one JSON line each, authorised by the
+//! socket's file permissions (0600, service user) and audited as `cli:<uid>`. The same
+//! commands run directly on the store when no server answers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::auth::audit::{self, AuditEntry};
+use crate::auth::users::{self, UserChange};
+use crate::auth::{Actor, Role};
+use crate::check::check_store;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::store::TreeId;
+
+/// One request line is at most this long (a password and a name fit many times over).
+const REQUEST_BYTES_MAX: u64 = 64 * 1024;
+
+/// A command of the admin socket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdminRequest {
+    /// `sysgp user add NAME --role ROLE`.
+    UserAdd {
+        /// User name.
+        name: String,
+        /// Role name.
+        role: String,
+        /// Password (read from a prompt or stdin, never an argument).
+        password: String,
+    },
+    /// `sysgp user list`.
+    UserList,
+    /// `sysgp user passwd NAME`.
+    UserPasswd {
+        /// User name.
+        name: String,
+        /// New password.
+        password: String,
+    },
+    /// `sysgp user disable NAME`.
+    UserDisable {
+        /// User name.
+        name: String,
+    },
+    /// `sysgp audit verify`.
+    AuditVerify,
+    /// `sysgp check --live`.
+    Check,
+}
+
+/// Where the socket lives: `$RUNTIME_DIRECTORY/admin.sock` under systemd, else
+/// `<data dir>/admin.sock`.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    match std::env::var("RUNTIME_DIRECTORY").ok().and_then(|d| d.split(':').next().map(PathBuf::from)) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("admin.sock"),
+        _ => data_dir.join("admin.sock"),
+    }
+}
+
+/// Runs a command against an engine (socket or direct mode).
+pub async fn execute(engine: &Arc<Engine>, actor: &Actor, req: AdminRequest) -> Result<Value, Error> {
+    match req {
+        AdminRequest::UserAdd { name, role, password } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Error::invalid("INVALID_ROLE", "role must be admin, maker, checker or viewer"))?;
+            Ok(users::view(&engine.add_user(actor, &name, role, password).await?))
+        }
+        AdminRequest::UserList => Ok(json!(engine.list_users()?.iter().map(users::view).collect::<Vec<_>>())),
+        AdminRequest::UserPasswd { name, password } => {
+            Ok(users::view(&engine.change_user(actor, &name, UserChange::Password(password)).await?))
+        }
+        AdminRequest::UserDisable { name } => {
+            Ok(users::view(&engine.change_user(actor, &name, UserChange::Disable).await?))
+        }
+        AdminRequest::AuditVerify => {
+            let engine = engine.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                audit::verify(|| engine.store.scan_forward::<AuditEntry>(TreeId::Audit), &engine.audit_key, None)
+            })
+            .await
+            .map_err(Error::internal)??;
+            serde_json::to_value(report).map_err(Error::internal)
+        }
+        AdminRequest::Check => {
+            let store = engine.store.clone();
+            let report = tokio::task::spawn_blocking(move || check_store(&store)).await.map_err(Error::internal)??;
+            let violations: Vec<_> =
+                report.violations.iter().map(|v| format!("invariant {}: {}", v.invariant, v.message)).collect();
+            Ok(
+                json!({ "ok": report.ok(), "accounts": report.accounts, "transfers": report.transfers, "violations": violations }),
+            )
+        }
+    }
+}
+
+/// Binds the socket (mode 0600) and serves it until the engine stops.
+pub async fn serve(engine: Arc<Engine>, path: PathBuf) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    // The store lock guarantees no other server owns this directory: a socket file
+    // left here belongs to a process that died.
+    if path.exists() {
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    log::info!("admin socket at {}", path.display());
+    Ok(tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = answer(engine, stream).await {
+                    log::warn!("admin socket: {e}");
+                }
+            });
+        }
+    }))
+}
+
+async fn answer(engine: Arc<Engine>, stream: UnixStream) -> std::io::Result<()> {
+    let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(REQUEST_BYTES_MAX)).read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<AdminRequest>(&line) {
+        Ok(req) => match execute(&engine, &Actor::new(format!("cli:{uid}")), req).await {
+            Ok(result) => json!({ "ok": true, "result": result }),
+            Err(e) => json!({ "ok": false, "error": e.body()["error"] }),
+        },
+        Err(e) => json!({ "ok": false, "error": { "code": "BAD_REQUEST", "message": e.to_string() } }),
+    };
+    write.write_all(format!("{reply}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Sends one command to a running server. `Ok(None)` when no server answers there.
+pub fn send(path: &Path, req: &AdminRequest) -> std::io::Result<Option<Value>> {
+    use std::io::{BufRead, Write};
+    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let line = serde_json::to_string(req).map_err(std::io::Error::other)?;
+    stream.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    std::io::BufReader::new(stream).read_line(&mut reply)?;
+    serde_json::from_str(&reply).map(Some).map_err(std::io::Error::other)
+}
