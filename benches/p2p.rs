@@ -7,7 +7,8 @@
 //! Environment: `SYSGP_BENCH_SECS` (measured seconds per point, default 5),
 //! `SYSGP_BENCH_WARMUP_SECS` (default 1), `SYSGP_BENCH_QUICK=1` (1 s per point, clients
 //! 1 and 16: a CI smoke run), `SYSGP_BIN` (the sysgp binary), `SYSGP_BENCH_DIR` (where
-//! the temporary data directories go).
+//! the temporary data directories go), `SYSGP_BENCH_ONLY=on_us,sdk` (only those
+//! scenarios: bare_warp, on_us, on_us_hot_sender, sdk, sdk_latency_50ms).
 //!
 //! A benchmark reports: a missed goal is printed as BELOW, never a panic.
 
@@ -18,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::{
-    expect_201_completed, json_post, metric_sum, metrics_delta, parallel, round, run_load, scrape_metrics, BareWarp,
+    expect_201_completed, json_post_as, metric_sum, metrics_delta, parallel, round, run_load, scrape_metrics, BareWarp,
     CpuSnapshot, LoadResult, Mark, Settings, Stack, StackOptions,
 };
 use serde_json::{json, Value};
@@ -29,6 +30,9 @@ const CURRENCY: &str = "XOF";
 const FUNDING: &str = "1000000000";
 /// Simulator latency of the latency scenario.
 const SLOW_SDK_LATENCY_MS: u64 = 50;
+/// CPU used by other processes (and unattributed kernel work) above which a point is
+/// flagged as measured on a busy machine.
+const NOISE_CORES: f64 = 0.3;
 /// Threads creating and funding wallets before a point.
 const SETUP_THREADS: usize = 16;
 
@@ -166,43 +170,56 @@ fn p2p_body(from: &str, to: &str) -> Vec<u8> {
     json!({ "sender_msisdn": from, "receiver_msisdn": to, "amount": "1" }).to_string().into_bytes()
 }
 
-/// `POST` `body` to `path` on a fresh connection and expect 201.
-fn post_201(addr: SocketAddr, path: &str, body: &Value) -> Result<(), String> {
-    let raw = json_post(&addr, path, body.to_string().as_bytes());
-    let reply = common::Conn::new(addr).request(&raw).map_err(|e| format!("POST {path}: {e}"))?;
-    if reply.status == 201 {
-        Ok(())
-    } else {
-        Err(format!("POST {path}: {} {}", reply.status, String::from_utf8_lossy(&reply.body)))
-    }
+/// Where requests go: address and, when the server has users, the `Authorization` value.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    addr: SocketAddr,
+    authorization: Option<&'a str>,
 }
 
-fn create_wallet(addr: SocketAddr, msisdn: &str, funding: Option<&str>) -> Result<(), String> {
-    post_201(addr, "/api/v1/accounts/", &json!({ "msisdn": msisdn, "currency": CURRENCY }))?;
-    if let Some(amount) = funding {
-        post_201(addr, &format!("/api/v1/accounts/{msisdn}/deposit/"), &json!({ "amount": amount }))?;
+impl Target<'_> {
+    fn post(&self, path: &str, body: &[u8]) -> Vec<u8> {
+        json_post_as(&self.addr, path, self.authorization, body)
     }
-    Ok(())
+
+    /// `POST` `body` to `path` on a fresh connection and expect 201.
+    fn post_201(&self, path: &str, body: &Value) -> Result<(), String> {
+        let raw = self.post(path, body.to_string().as_bytes());
+        let reply = common::Conn::new(self.addr).request(&raw).map_err(|e| format!("POST {path}: {e}"))?;
+        if reply.status == 201 {
+            Ok(())
+        } else {
+            Err(format!("POST {path}: {} {}", reply.status, String::from_utf8_lossy(&reply.body)))
+        }
+    }
+
+    fn create_wallet(&self, msisdn: &str, funding: Option<&str>) -> Result<(), String> {
+        self.post_201("/api/v1/accounts/", &json!({ "msisdn": msisdn, "currency": CURRENCY }))?;
+        if let Some(amount) = funding {
+            self.post_201(&format!("/api/v1/accounts/{msisdn}/deposit/"), &json!({ "amount": amount }))?;
+        }
+        Ok(())
+    }
 }
 
 /// Wallets and the per-client request bodies of a scenario.
-fn prepare(scenario: Scenario, addr: SocketAddr, clients: usize) -> Result<Vec<Vec<u8>>, String> {
+fn prepare(scenario: Scenario, t: Target<'_>, clients: usize) -> Result<Vec<Vec<u8>>, String> {
     match scenario {
         Scenario::Bare => Ok((0..clients).map(|i| p2p_body(&sender(i), &local_receiver(i))).collect()),
         Scenario::OnUs => {
             parallel(clients, SETUP_THREADS, &|i| {
-                create_wallet(addr, &sender(i), Some(FUNDING))?;
-                create_wallet(addr, &local_receiver(i), None)
+                t.create_wallet(&sender(i), Some(FUNDING))?;
+                t.create_wallet(&local_receiver(i), None)
             })?;
             Ok((0..clients).map(|i| p2p_body(&sender(i), &local_receiver(i))).collect())
         }
         Scenario::OnUsHot => {
-            create_wallet(addr, HOT_SENDER, Some(FUNDING))?;
-            parallel(clients, SETUP_THREADS, &|i| create_wallet(addr, &local_receiver(i), None))?;
+            t.create_wallet(HOT_SENDER, Some(FUNDING))?;
+            parallel(clients, SETUP_THREADS, &|i| t.create_wallet(&local_receiver(i), None))?;
             Ok((0..clients).map(|i| p2p_body(HOT_SENDER, &local_receiver(i))).collect())
         }
         Scenario::Sdk | Scenario::SdkSlow => {
-            parallel(clients, SETUP_THREADS, &|i| create_wallet(addr, &sender(i), Some(FUNDING)))?;
+            parallel(clients, SETUP_THREADS, &|i| t.create_wallet(&sender(i), Some(FUNDING)))?;
             Ok((0..clients).map(|i| p2p_body(&sender(i), &remote_receiver(i))).collect())
         }
     }
@@ -217,6 +234,8 @@ struct Row {
 }
 
 struct Measured {
+    /// Signed in as a maker (the server has users).
+    signed_in: bool,
     load: LoadResult,
     cpu: Value,
     metrics: Option<BTreeMap<String, f64>>,
@@ -258,7 +277,7 @@ fn run_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: usize
 
 fn measure_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: usize) -> Result<Measured, String> {
     // Keep the processes alive until the load is done; they drop (killed) at the end.
-    let (_bare, _stack, addr, path, pids) = if scenario == Scenario::Bare {
+    let (_bare, stack, addr, path, pids) = if scenario == Scenario::Bare {
         let bare = BareWarp::start(&p2p_body(&sender(0), &local_receiver(0)))?;
         let (addr, pid) = (bare.addr, bare.proc_.pid());
         (Some(bare), None, addr, common::BARE_PATH, vec![("bare warp", pid)])
@@ -268,8 +287,9 @@ fn measure_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: u
         let (addr, pids) = (stack.addr, vec![("server", stack.server.pid()), ("simulator", stack.sim.pid())]);
         (None, Some(stack), addr, "/api/v1/transfers/", pids)
     };
-    let bodies = prepare(scenario, addr, clients)?;
-    let requests: Vec<Vec<u8>> = bodies.iter().map(|b| json_post(&addr, path, b)).collect();
+    let target = Target { addr, authorization: stack.as_ref().and_then(|s| s.authorization.as_deref()) };
+    let bodies = prepare(scenario, target, clients)?;
+    let requests: Vec<Vec<u8>> = bodies.iter().map(|b| target.post(path, b)).collect();
     let server_pid = pids.first().map(|(_, pid)| *pid);
     let mut snapshots: Vec<(CpuSnapshot, Option<BTreeMap<String, f64>>)> = Vec::new();
     let load = run_load(
@@ -295,7 +315,7 @@ fn measure_point(bin: &Path, settings: &Settings, scenario: Scenario, clients: u
         }
         _ => (Value::Null, None),
     };
-    Ok(Measured { load, cpu, metrics })
+    Ok(Measured { signed_in: target.authorization.is_some(), load, cpu, metrics })
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -312,21 +332,43 @@ fn one_line(row: &Row) -> String {
     )
 }
 
-/// Store writes per transfer and writer busy share from `/metrics`, when it exists.
-fn writer_figures(m: &Measured) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let Some(d) = &m.metrics else { return (None, None, None) };
-    let writes = metric_sum(d, &["sysgp_store_writes_total", "sysgp_writer_writes_total"]);
-    let batches = metric_sum(d, &["sysgp_store_batches_total", "sysgp_writer_batches_total"]);
+/// Writer figures over the measured window, from `/metrics` when the server has it.
+/// "Per transfer" divides by the transfers the load generator saw completed in the
+/// same window (the server counts store jobs, not transfers).
+#[derive(Default)]
+struct WriterFigures {
+    writes_per_transfer: Option<f64>,
+    jobs_per_transfer: Option<f64>,
+    jobs_per_batch: Option<f64>,
+    batches_per_s: Option<f64>,
+    syncs_per_s: Option<f64>,
+    busy_share: Option<f64>,
+    commit_share: Option<f64>,
+    flush_share: Option<f64>,
+    fsync_share: Option<f64>,
+}
+
+fn writer_figures(m: &Measured) -> WriterFigures {
+    let Some(d) = &m.metrics else { return WriterFigures::default() };
+    let wall = m.cpu["wall_s"].as_f64().unwrap_or(m.load.measured.as_secs_f64());
     let transfers = metric_sum(d, &["sysgp_transfers_total", "sysgp_p2p_transfers_total"])
         .filter(|t| *t > 0.0)
         .unwrap_or(m.load.ok as f64);
-    let busy = metric_sum(d, &["sysgp_writer_busy_seconds_total", "sysgp_store_writer_busy_seconds_total"]);
-    let wall = m.load.measured.as_secs_f64();
-    (
-        writes.filter(|_| transfers > 0.0).map(|w| round(w / transfers, 2)),
-        busy.map(|b| round(b / wall, 3)),
-        batches.filter(|b| *b > 0.0).map(|b| round(transfers / b, 1)),
-    )
+    let per_transfer = |v: Option<f64>| v.filter(|_| transfers > 0.0).map(|v| round(v / transfers, 2));
+    let writes = metric_sum(d, &["sysgp_store_writes_total"]);
+    let jobs = metric_sum(d, &["sysgp_store_jobs_total"]);
+    let batches = metric_sum(d, &["sysgp_store_batches_total"]).filter(|b| *b > 0.0);
+    WriterFigures {
+        writes_per_transfer: per_transfer(writes),
+        jobs_per_transfer: per_transfer(jobs),
+        jobs_per_batch: jobs.zip(batches).map(|(j, b)| round(j / b, 1)),
+        batches_per_s: batches.map(|b| round(b / wall, 0)),
+        syncs_per_s: metric_sum(d, &["sysgp_store_syncs_total", "sysgp_syncs_total"]).map(|x| round(x / wall, 0)),
+        busy_share: metric_sum(d, &["sysgp_writer_busy_seconds_total"]).map(|b| round(b / wall, 3)),
+        commit_share: metric_sum(d, &["sysgp_commit_seconds_total"]).map(|c| round(c / wall, 3)),
+        flush_share: metric_sum(d, &["sysgp_flush_seconds_total"]).map(|f| round(f / wall, 3)),
+        fsync_share: metric_sum(d, &["sysgp_fsync_seconds_total"]).map(|f| round(f / wall, 3)),
+    }
 }
 
 fn row_json(row: &Row) -> Value {
@@ -341,14 +383,16 @@ fn row_json(row: &Row) -> Value {
         Err(e) => v["error"] = json!(e),
         Ok(m) => {
             let l = &m.load;
-            let (writes_per_transfer, busy_share, transfers_per_batch) = writer_figures(m);
-            let metrics_note = if m.metrics.is_none() && row.scenario != Scenario::Bare {
-                Some("not exposed yet: the server has no GET /metrics")
+            let w = writer_figures(m);
+            let metrics_note = if m.metrics.is_none() {
+                "not exposed yet: the server has no GET /metrics"
             } else {
-                None
+                "from GET /metrics at the window's start and end; per transfer = divided by the transfers \
+                 the load generator saw completed in the window"
             };
             let errors: BTreeMap<&String, Value> =
                 l.error_kinds.iter().map(|(k, e)| (k, json!({ "count": e.count, "sample": e.sample }))).collect();
+            v["signed_in"] = json!(m.signed_in);
             v["measured_s"] = json!(l.measured.as_secs_f64());
             v["requests_ok"] = json!(l.ok);
             v["errors"] = json!(l.errors);
@@ -361,9 +405,15 @@ fn row_json(row: &Row) -> Value {
             v["connections_opened"] = json!(l.connects);
             v["cpu"] = m.cpu.clone();
             if row.scenario != Scenario::Bare {
-                v["store_writes_per_transfer"] = json!(writes_per_transfer);
-                v["writer_busy_share"] = json!(busy_share);
-                v["transfers_per_batch"] = json!(transfers_per_batch);
+                v["store_writes_per_transfer"] = json!(w.writes_per_transfer);
+                v["writer_busy_share"] = json!(w.busy_share);
+                v["writer_commit_share"] = json!(w.commit_share);
+                v["writer_flush_share"] = json!(w.flush_share);
+                v["writer_fsync_share"] = json!(w.fsync_share);
+                v["store_jobs_per_transfer"] = json!(w.jobs_per_transfer);
+                v["store_jobs_per_batch"] = json!(w.jobs_per_batch);
+                v["store_batches_per_s"] = json!(w.batches_per_s);
+                v["store_syncs_per_s"] = json!(w.syncs_per_s);
                 v["writer_metrics_note"] = json!(metrics_note);
                 v["writer_thread_cpu_cores"] = json!(row.cores("server_threads_cores", "sysgp-writer"));
                 v["metrics_delta"] = json!(m.metrics);
@@ -381,10 +431,13 @@ fn row_json(row: &Row) -> Value {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6}  {:<32} verdict",
-        "scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "gen", "server", "writer", "sim", "goal"
+        "{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6}  {:<40} verdict",
+        "scenario", "clients", "req/s", "p50 ms", "p99 ms", "errors", "gen", "server", "writer", "sim", "other", "goal"
     );
-    println!("{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>27}", "", "", "", "", "", "", "(CPU cores used)");
+    println!(
+        "{:<27} {:>7} {:>10} {:>8} {:>8} {:>7} {:>34}",
+        "", "", "", "", "", "", "(CPU cores used, of the machine's)"
+    );
     for row in rows {
         let errors = match &row.outcome {
             Ok(m) => m.load.errors.to_string(),
@@ -396,7 +449,7 @@ fn print_table(rows: &[Row]) {
         }
         let main_proc = if row.scenario == Scenario::Bare { "bare warp" } else { "server" };
         println!(
-            "{:<27} {:>7} {:>10.0} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6}  {:<32} {}",
+            "{:<27} {:>7} {:>10.0} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6}  {:<40} {}",
             row.scenario.name(),
             row.clients,
             row.throughput(),
@@ -407,9 +460,26 @@ fn print_table(rows: &[Row]) {
             fmt_opt(row.cores("processes_cores", main_proc), 2),
             fmt_opt(row.cores("server_threads_cores", "sysgp-writer"), 2),
             fmt_opt(row.cores("processes_cores", "simulator"), 2),
+            fmt_opt(row.outcome.as_ref().ok().and_then(|m| m.cpu["other_cores"].as_f64()), 2),
             goal,
             row.verdict().unwrap_or(""),
         );
+    }
+    for row in rows {
+        let Ok(m) = &row.outcome else { continue };
+        let other = m.cpu["other_cores"].as_f64().unwrap_or(0.0);
+        if other > NOISE_CORES {
+            let top: Vec<String> = m.cpu["other_top_cores"]
+                .as_array()
+                .map(|a| a.iter().map(|p| format!("{} {}", p[0].as_str().unwrap_or("?"), p[1])).collect())
+                .unwrap_or_default();
+            println!(
+                "  note: {} / {} clients: {other:.2} cores used outside the bench's processes (top: {})",
+                row.scenario.name(),
+                row.clients,
+                if top.is_empty() { "kernel work not charged to a process".to_owned() } else { top.join(", ") }
+            );
+        }
     }
     for row in rows {
         if let Ok(m) = &row.outcome {
@@ -424,25 +494,32 @@ fn print_table(rows: &[Row]) {
             }
         }
     }
-    let metrics_seen = rows.iter().any(|r| r.outcome.as_ref().is_ok_and(|m| m.metrics.is_some()));
-    if metrics_seen {
+    let seen = rows.iter().find_map(|r| r.outcome.as_ref().ok().and_then(|m| m.metrics.as_ref()));
+    if let Some(seen) = seen {
+        let names: Vec<&str> = seen.keys().map(String::as_str).filter(|k| k.starts_with("sysgp_")).collect();
         println!();
-        println!("server /metrics over each measured window:");
+        println!("server GET /metrics over each measured window (counters: {}):", names.join(", "));
         for row in rows {
             let Ok(m) = &row.outcome else { continue };
-            let Some(d) = &m.metrics else { continue };
-            let (wpt, busy, tpb) = writer_figures(m);
+            if m.metrics.is_none() {
+                continue;
+            }
+            let w = writer_figures(m);
             println!(
-                "  {} / {} clients: store writes per transfer {}, writer busy share {}, transfers per batch {}",
+                "  {:<27} {:>3} clients: writes/transfer {:>6}  jobs/transfer {:>5}  jobs/batch {:>6}  \
+                 batches/s {:>5}  syncs/s {:>5}  writer busy {:>5} (commit {:>5}, flush {:>5}, fsync {:>5})",
                 row.scenario.name(),
                 row.clients,
-                fmt_opt(wpt, 2),
-                fmt_opt(busy, 3),
-                fmt_opt(tpb, 1)
+                fmt_opt(w.writes_per_transfer, 2),
+                fmt_opt(w.jobs_per_transfer, 2),
+                fmt_opt(w.jobs_per_batch, 1),
+                fmt_opt(w.batches_per_s, 0),
+                fmt_opt(w.syncs_per_s, 0),
+                fmt_opt(w.busy_share, 3),
+                fmt_opt(w.commit_share, 3),
+                fmt_opt(w.flush_share, 3),
+                fmt_opt(w.fsync_share, 3),
             );
-            for (k, v) in d.iter().filter(|(k, v)| k.starts_with("sysgp_") && v.abs() > 0.0) {
-                println!("      {k} +{v}");
-            }
         }
     } else {
         println!("store writes per transfer, writer busy share: not exposed yet (the server has no GET /metrics)");
@@ -469,17 +546,22 @@ fn main() {
     );
     let started = std::time::Instant::now();
     let max = settings.max_clients();
-    let mut rows = Vec::new();
+    // `SYSGP_BENCH_ONLY=on_us,sdk` runs only those scenarios (keys as in the JSON).
+    let only: Option<Vec<String>> =
+        std::env::var("SYSGP_BENCH_ONLY").ok().map(|v| v.split(',').map(|k| k.trim().to_owned()).collect());
+    let selected = |s: Scenario| only.as_ref().is_none_or(|o| o.iter().any(|k| k == s.key()));
+    let mut points = Vec::new();
     for scenario in [Scenario::Bare, Scenario::OnUs] {
-        for &clients in &settings.clients {
-            rows.push(run_point(&bin, &settings, scenario, clients));
-        }
+        points.extend(settings.clients.iter().map(|&c| (scenario, c)));
     }
-    rows.push(run_point(&bin, &settings, Scenario::OnUsHot, max));
-    for &clients in &settings.clients {
-        rows.push(run_point(&bin, &settings, Scenario::Sdk, clients));
-    }
-    rows.push(run_point(&bin, &settings, Scenario::SdkSlow, max));
+    points.push((Scenario::OnUsHot, max));
+    points.extend(settings.clients.iter().map(|&c| (Scenario::Sdk, c)));
+    points.push((Scenario::SdkSlow, max));
+    let rows: Vec<Row> = points
+        .into_iter()
+        .filter(|(s, _)| selected(*s))
+        .map(|(scenario, clients)| run_point(&bin, &settings, scenario, clients))
+        .collect();
     print_table(&rows);
 
     let goals = json!([
@@ -495,6 +577,7 @@ fn main() {
         "sysgp_version": env!("CARGO_PKG_VERSION"),
         "sysgp_bin": bin.display().to_string(),
         "quick": settings.quick,
+        "only": only,
         "warmup_s": settings.warmup.as_secs_f64(),
         "measure_s": settings.measure.as_secs_f64(),
         "clients": settings.clients,

@@ -198,6 +198,8 @@ pub struct Stack {
     pub addr: SocketAddr,
     /// Simulator address.
     pub sim_addr: SocketAddr,
+    /// `Authorization` header value when the server has users (`Bearer …`).
+    pub authorization: Option<String>,
     /// Holds the data directory and the logs.
     pub dir: tempfile::TempDir,
 }
@@ -226,22 +228,76 @@ impl Stack {
         let env_file = dir.path().join("empty.env");
         std::fs::write(&env_file, "").map_err(|e| e.to_string())?;
         let data_dir = dir.path().join("data");
-        let mut cmd = base_command(bin);
-        cmd.env("RUST_LOG", "warn")
-            .env("SECRET_KEY", BENCH_SECRET_KEY)
-            .env("MOJALOOP_SDK_URL", format!("http://{sim_addr}"))
-            .env("SYSGP_BIND", addr.to_string())
-            .env("SYSGP_DATA_DIR", &data_dir)
-            .arg("--env-file")
-            .arg(&env_file)
-            .arg("serve");
-        for (k, v) in &opts.server_env {
-            cmd.env(k, v);
-        }
-        let mut server = Proc::spawn("sysgp serve", cmd, &dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let mut env: Vec<(String, String)> = vec![
+            ("RUST_LOG".into(), "warn".into()),
+            ("SECRET_KEY".into(), BENCH_SECRET_KEY.into()),
+            ("MOJALOOP_SDK_URL".into(), format!("http://{sim_addr}")),
+            ("SYSGP_BIND".into(), addr.to_string()),
+            ("SYSGP_DATA_DIR".into(), data_dir.display().to_string()),
+        ];
+        env.extend(opts.server_env.iter().cloned());
+        let command = |args: &[&str]| {
+            let mut cmd = base_command(bin);
+            cmd.envs(env.iter().map(|(k, v)| (k, v))).arg("--env-file").arg(&env_file).args(args);
+            cmd
+        };
+        let mut server = Proc::spawn("sysgp serve", command(&["serve"]), &dir.path().join("server.log"))
+            .map_err(|e| e.to_string())?;
         let ready = request_bytes("GET", &addr, "/readyz", &[], b"");
         wait_until(&mut server, "sysgp serve", || Conn::new(addr).request(&ready).is_ok_and(|r| r.status == 200))?;
-        Ok(Stack { server, sim, addr, sim_addr, dir })
+        // Through the running server's admin socket.
+        let signed_in = add_bench_user(command(&["user", "add", BENCH_USER, "--role", "maker"]))?;
+        let authorization = if signed_in { Some(format!("Bearer {}", login(addr)?)) } else { None };
+        Ok(Stack { server, sim, addr, sim_addr, authorization, dir })
+    }
+
+    /// A JSON POST to this server, signed in when the server has users.
+    pub fn json_post(&self, path: &str, body: &[u8]) -> Vec<u8> {
+        json_post_as(&self.addr, path, self.authorization.as_deref(), body)
+    }
+
+    /// A GET to this server, signed in when the server has users.
+    pub fn get(&self, path: &str) -> Vec<u8> {
+        let headers: Vec<(&str, &str)> = self.authorization.iter().map(|a| ("Authorization", a.as_str())).collect();
+        request_bytes("GET", &self.addr, path, &headers, b"")
+    }
+}
+
+/// The user the bench acts as when the server has authentication (role maker).
+pub const BENCH_USER: &str = "bench-maker";
+/// Its password (given on stdin, never as an argument).
+const BENCH_PASSWORD: &str = "bench password 0123456789 xyz";
+
+/// `sysgp user add` (password on stdin). `Ok(false)` when this build has no users (no
+/// such subcommand): then the API needs no sign-in.
+fn add_bench_user(mut cmd: Command) -> Result<bool, String> {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("sysgp user add: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A build without the subcommand exits before reading: ignore a broken pipe.
+        let _ = writeln!(stdin, "{BENCH_PASSWORD}");
+    }
+    let out = child.wait_with_output().map_err(|e| format!("sysgp user add: {e}"))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        Ok(true)
+    } else if text.contains("unrecognized subcommand") {
+        Ok(false)
+    } else {
+        Err(format!("sysgp user add {BENCH_USER} failed ({}): {}", out.status, text.trim()))
+    }
+}
+
+/// Signs in as [`BENCH_USER`] and returns the bearer token.
+fn login(addr: SocketAddr) -> Result<String, String> {
+    let body = json!({ "username": BENCH_USER, "password": BENCH_PASSWORD }).to_string();
+    let reply = Conn::new(addr)
+        .request(&json_post(&addr, "/api/v1/auth/login/", body.as_bytes()))
+        .map_err(|e| format!("login: {e}"))?;
+    let value: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    match value["token"].as_str() {
+        Some(token) if reply.status == 200 => Ok(token.to_owned()),
+        _ => Err(format!("login as {BENCH_USER}: HTTP {} {}", reply.status, String::from_utf8_lossy(&reply.body))),
     }
 }
 
@@ -357,6 +413,15 @@ pub fn request_bytes(method: &str, host: &SocketAddr, path: &str, headers: &[(&s
 /// A JSON POST.
 pub fn json_post(host: &SocketAddr, path: &str, body: &[u8]) -> Vec<u8> {
     request_bytes("POST", host, path, &[("Content-Type", "application/json")], body)
+}
+
+/// A JSON POST with an optional `Authorization` header value.
+pub fn json_post_as(host: &SocketAddr, path: &str, authorization: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(a) = authorization {
+        headers.push(("Authorization", a));
+    }
+    request_bytes("POST", host, path, &headers, body)
 }
 
 /// A reply: status and body.
@@ -775,21 +840,47 @@ pub fn process_cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / CLOCK_TICKS_PER_SEC)
 }
 
-/// On-CPU seconds of each live thread of `pid`, summed by thread name (schedstat, ns).
-pub fn threads_cpu_secs(pid: u32) -> BTreeMap<String, f64> {
+/// Scheduler seconds of each live thread of `pid`, summed by thread name, from
+/// `schedstat` (ns): `(on CPU, runnable but waiting for a CPU)`.
+pub fn threads_sched_secs(pid: u32) -> BTreeMap<String, (f64, f64)> {
     let mut out = BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
     for task in tasks.flatten() {
         let path = task.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default().trim().to_owned();
-        let ns = std::fs::read_to_string(path.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()));
-        if let Some(ns) = ns {
-            *out.entry(comm).or_insert(0.0) += ns / 1e9;
+        let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else { continue };
+        let mut f = stat.split_whitespace().map(|n| n.parse::<f64>().unwrap_or(0.0) / 1e9);
+        let (run, wait) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+        let e = out.entry(comm).or_insert((0.0, 0.0));
+        e.0 += run;
+        e.1 += wait;
+    }
+    out
+}
+
+/// CPU seconds of every process on the machine: pid → (name, seconds).
+pub fn all_processes_cpu_secs() -> BTreeMap<u32, (String, f64)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map(|(n, _)| n.to_owned());
+        if let (Some(name), Some(secs)) = (name, process_cpu_secs(pid)) {
+            out.insert(pid, (name, secs));
         }
     }
     out
+}
+
+/// Busy seconds of the whole machine (every CPU, all but idle and iowait), `/proc/stat`.
+pub fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<f64> = cpu.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7).copied().unwrap_or(0.0);
+    Some(busy / CLOCK_TICKS_PER_SEC)
 }
 
 /// CPU of the processes of interest at one instant.
@@ -799,12 +890,21 @@ pub struct CpuSnapshot {
     pub at: Option<Instant>,
     /// Process name → CPU seconds.
     pub processes: BTreeMap<String, f64>,
-    /// Server thread name → CPU seconds.
+    /// Server thread name → on-CPU seconds.
     pub server_threads: BTreeMap<String, f64>,
+    /// Server thread name → seconds runnable but waiting for a CPU.
+    pub server_threads_wait: BTreeMap<String, f64>,
+    /// Busy seconds of the whole machine.
+    pub machine: Option<f64>,
+    /// Every process: pid → (name, CPU seconds).
+    pub everyone: BTreeMap<u32, (String, f64)>,
+    /// Our pids (load generator and `others`), left out of the foreign list.
+    pub ours: Vec<u32>,
 }
 
 impl CpuSnapshot {
-    /// Reads this process (`load generator`), the named processes and the server's threads.
+    /// Reads this process (`load generator`), the named processes, the server's threads
+    /// and the machine.
     pub fn take(others: &[(&str, u32)], server_pid: Option<u32>) -> CpuSnapshot {
         let mut processes = BTreeMap::new();
         if let Some(s) = process_cpu_secs(std::process::id()) {
@@ -815,8 +915,33 @@ impl CpuSnapshot {
                 processes.insert((*name).to_owned(), s);
             }
         }
-        let server_threads = server_pid.map(threads_cpu_secs).unwrap_or_default();
-        CpuSnapshot { at: Some(Instant::now()), processes, server_threads }
+        let sched = server_pid.map(threads_sched_secs).unwrap_or_default();
+        CpuSnapshot {
+            at: Some(Instant::now()),
+            processes,
+            server_threads: sched.iter().map(|(k, v)| (k.clone(), v.0)).collect(),
+            server_threads_wait: sched.iter().map(|(k, v)| (k.clone(), v.1)).collect(),
+            machine: machine_busy_secs(),
+            everyone: all_processes_cpu_secs(),
+            ours: others.iter().map(|(_, pid)| *pid).chain([std::process::id()]).collect(),
+        }
+    }
+
+    /// The processes other than ours that used the most CPU in between (cores).
+    fn foreign_top(&self, later: &CpuSnapshot, wall: f64) -> Vec<(String, f64)> {
+        let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
+        for (pid, (name, secs)) in &later.everyone {
+            if self.ours.contains(pid) {
+                continue;
+            }
+            let before = self.everyone.get(pid).map(|(_, s)| *s).unwrap_or(0.0);
+            *by_name.entry(name.clone()).or_insert(0.0) += secs - before;
+        }
+        let mut top: Vec<(String, f64)> =
+            by_name.into_iter().map(|(n, s)| (n, round(s / wall, 3))).filter(|(_, c)| *c >= 0.01).collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(5);
+        top
     }
 
     /// CPU used between `self` and `later`, as cores (CPU seconds ÷ wall seconds).
@@ -829,14 +954,25 @@ impl CpuSnapshot {
             b.iter()
                 .filter_map(|(k, v)| {
                     let d = (v - a.get(k).copied().unwrap_or(0.0)) / wall;
-                    (d > 0.0005).then(|| (k.clone(), (d * 1000.0).round() / 1000.0))
+                    (d > 0.0005).then(|| (k.clone(), round(d, 3)))
                 })
                 .collect()
         };
+        let machine = match (self.machine, later.machine) {
+            (Some(a), Some(b)) => Some(round((b - a) / wall, 3)),
+            _ => None,
+        };
+        let ours: f64 =
+            later.processes.iter().map(|(k, v)| v - self.processes.get(k).copied().unwrap_or(0.0)).sum::<f64>() / wall;
         json!({
-            "wall_s": (wall * 1000.0).round() / 1000.0,
+            "wall_s": round(wall, 3),
+            "machine_busy_cores": machine,
+            // Everything else on the machine (other jobs, and kernel work not charged to a process).
+            "other_cores": machine.map(|m| round((m - ours).max(0.0), 3)),
+            "other_top_cores": self.foreign_top(later, wall),
             "processes_cores": delta(&self.processes, &later.processes),
             "server_threads_cores": delta(&self.server_threads, &later.server_threads),
+            "server_threads_runqueue_wait_cores": delta(&self.server_threads_wait, &later.server_threads_wait),
         })
     }
 }

@@ -61,6 +61,20 @@ pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
         "Time spent in fdatasync.",
         secs(stats.fsync_micros.load(Ordering::Relaxed)),
     );
+    metric(
+        &mut out,
+        "sysgp_flush_seconds_total",
+        "counter",
+        "Time spent in sled's flush.",
+        secs(stats.flush_micros.load(Ordering::Relaxed)),
+    );
+    metric(
+        &mut out,
+        "sysgp_commit_seconds_total",
+        "counter",
+        "Time spent in sled transactions.",
+        secs(stats.commit_micros.load(Ordering::Relaxed)),
+    );
     metric(&mut out, "sysgp_store_size_bytes", "gauge", "Size of the store on disk.", engine.store.size_on_disk());
     let in_doubt = engine.store.transfers_with_status(TransferStatus::InDoubt)?;
     let now = now();

@@ -183,6 +183,9 @@ pub struct SdkState {
     pub quote: Option<Quote>,
     /// Reconciliation bookkeeping.
     pub recon: Reconciliation,
+    /// The service stopped right after FINAL_SENT in an accept mode: the final
+    /// acceptance is sent once more before reconciling by GET.
+    pub resume_final: bool,
 }
 
 /// Why a transfer failed or is in doubt.

@@ -255,6 +255,30 @@ impl SdkClient {
         }
     }
 
+    /// Sends the final acceptance again for a transfer whose final call may never have
+    /// reached the SDK (the service stopped right after recording FINAL_SENT). Safe:
+    /// the SDK transfer id is the same, so the hub moves the money at most once, and an
+    /// SDK that already acted answers that the transfer is not waiting. `None` when the
+    /// answer settles nothing (reconciliation by GET continues).
+    pub fn resume_final(&self, sdk_transfer_id: &str) -> Option<Verdict> {
+        let field = match self.mode {
+            SdkMode::AcceptParty => "acceptParty",
+            SdkMode::AcceptQuote => "acceptQuote",
+            SdkMode::Auto => return None,
+        };
+        if sdk_transfer_id.is_empty() || sdk_transfer_id.contains(['/', '?', '#']) {
+            return None;
+        }
+        let exchange = self.exchange("PUT", &format!("transfers/{sdk_transfer_id}"), Some(&json!({ field: true })));
+        let run = Run { sdk_transfer_id: Some(sdk_transfer_id.to_owned()), quote: None, is_final: true };
+        match classify(&exchange).0 {
+            answer @ (Answer::Completed | Answer::Aborted | Answer::Fspiop { .. } | Answer::StageTimeout { .. }) => {
+                Some(run.verdict(answer))
+            }
+            _ => None,
+        }
+    }
+
     /// Asks the hub, through the SDK, where a transfer stands.
     pub fn lookup(&self, sdk_transfer_id: &str) -> HubState {
         if sdk_transfer_id.is_empty() || sdk_transfer_id.contains(['/', '?', '#']) {

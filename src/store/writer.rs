@@ -1,6 +1,8 @@
-//! The single writer: every change goes through one thread that runs jobs in order,
-//! commits a whole batch of them in one sled transaction, flushes, fdatasyncs the
-//! database file and only then replies to every job of the batch (group commit).
+//! The single writer: every change goes through one thread that runs jobs in order and
+//! commits a whole batch of them in one sled transaction. A second thread then
+//! flushes sled and fdatasyncs the database file — once for every batch applied since
+//! its last round — and only then replies to their jobs (group commit). The next batch
+//! is applied while the previous one is being made durable.
 //!
 //! Jobs see their own and earlier jobs' writes through an overlay, so checks such as
 //! "enough funds" are serial and exact without sled's optimistic retries. A job that
@@ -34,7 +36,7 @@ type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> Reply + Send>;
 /// Counters for benchmarks and metrics.
 #[derive(Default, Debug)]
 pub struct WriterStats {
-    /// Batches committed (each one flush + fdatasync).
+    /// Batches committed (one sled transaction each).
     pub batches: AtomicU64,
     /// Jobs run.
     pub jobs: AtomicU64,
@@ -44,6 +46,12 @@ pub struct WriterStats {
     pub busy_micros: AtomicU64,
     /// Time spent in fdatasync, in microseconds.
     pub fsync_micros: AtomicU64,
+    /// Time spent in sled's `flush`, in microseconds.
+    pub flush_micros: AtomicU64,
+    /// Time spent in the sled transaction, in microseconds.
+    pub commit_micros: AtomicU64,
+    /// flush + fdatasync rounds (each covers one or more batches).
+    pub syncs: AtomicU64,
 }
 
 /// Handle for submitting jobs to the writer thread.
@@ -240,47 +248,86 @@ impl Writer {
 
 const META_SEQ: &[u8] = b"next_seq";
 
+/// A batch applied to sled, waiting for the fsync that makes it durable.
+struct Applied {
+    replies: Vec<Reply>,
+    writes: usize,
+}
+
 fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Job>, mut clock: Clock, stats: Arc<WriterStats>) {
+    // The syncer makes applied batches durable while the next batch is being applied:
+    // one flush + fdatasync covers every batch applied since the previous one.
+    let (to_syncer, applied) = std::sync::mpsc::channel::<Applied>();
+    let (sync_inner, sync_stats) = (inner.clone(), stats.clone());
+    let syncer = std::thread::Builder::new()
+        .name("sysgp-sync".into())
+        .spawn(move || sync_loop(&sync_inner, applied, &sync_stats));
+    let syncer = match syncer {
+        Ok(handle) => handle,
+        Err(e) => fatal(&StoreError::Io(e)),
+    };
     while let Some(first) = receiver.blocking_recv() {
         let started = Instant::now();
-        let mut batch = Overlay::new();
-        let mut replies: Vec<Reply> = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            let now = Timestamp::from_system(SystemTime::now()).max(clock.last);
-            clock.last = now;
-            let mut tx = WriteTx { inner: &inner, batch: &batch, job: Overlay::new(), clock: &mut clock, now };
-            // A panicking job loses its writes and its reply (the caller sees an
-            // internal error); the batch and the thread carry on.
-            if let Ok(reply) = catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
-                let job_writes = tx.job;
-                batch.merge(job_writes);
-                replies.push(reply);
-            } else {
-                log::error!("a store job panicked; its changes were discarded");
-            }
-            if replies.len() >= BATCH_JOBS_MAX || batch.writes >= BATCH_WRITES_MAX {
-                break;
-            }
-            next = receiver.try_recv().ok();
-        }
-        if batch.writes > 0 {
-            let seq = clock.next_seq;
-            match codec::encode(&seq) {
-                Ok(bytes) => batch.set(TreeId::Meta, META_SEQ.to_vec(), Some(bytes)),
-                Err(e) => fatal(&e),
-            }
-            let writes = batch.writes as u64;
-            if let Err(e) = commit(&inner, batch, &stats) {
+        let (batch, replies) = apply_batch(&inner, first, &mut receiver, &mut clock);
+        let writes = batch.writes;
+        if writes > 0 {
+            if let Err(e) = commit(&inner, batch, &mut clock, &stats) {
                 fatal(&e);
             }
-            stats.writes.fetch_add(writes, Ordering::Relaxed);
-            stats.batches.fetch_add(1, Ordering::Relaxed);
         }
         stats.jobs.fetch_add(replies.len() as u64, Ordering::Relaxed);
         stats.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        for reply in replies {
-            reply();
+        if to_syncer.send(Applied { replies, writes }).is_err() {
+            fatal(&StoreError::WriterGone);
+        }
+    }
+    drop(to_syncer);
+    let _ = syncer.join();
+}
+
+/// Runs jobs until the queue is empty or the batch is full.
+fn apply_batch(
+    inner: &StoreInner,
+    first: Job,
+    receiver: &mut mpsc::Receiver<Job>,
+    clock: &mut Clock,
+) -> (Overlay, Vec<Reply>) {
+    let mut batch = Overlay::new();
+    let mut replies: Vec<Reply> = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let now = Timestamp::from_system(SystemTime::now()).max(clock.last);
+        clock.last = now;
+        let mut tx = WriteTx { inner, batch: &batch, job: Overlay::new(), clock, now };
+        // A panicking job loses its writes and its reply (the caller sees an
+        // internal error); the batch and the thread carry on.
+        if let Ok(reply) = catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
+            let job_writes = tx.job;
+            batch.merge(job_writes);
+            replies.push(reply);
+        } else {
+            log::error!("a store job panicked; its changes were discarded");
+        }
+        if replies.len() >= BATCH_JOBS_MAX || batch.writes >= BATCH_WRITES_MAX {
+            break;
+        }
+        next = receiver.try_recv().ok();
+    }
+    (batch, replies)
+}
+
+/// Makes applied batches durable, then replies to their jobs, in order.
+fn sync_loop(inner: &StoreInner, applied: std::sync::mpsc::Receiver<Applied>, stats: &WriterStats) {
+    while let Ok(first) = applied.recv() {
+        let mut pending = vec![first];
+        pending.extend(applied.try_iter());
+        if pending.iter().any(|a| a.writes > 0) {
+            if let Err(e) = sync(inner, stats) {
+                fatal(&e);
+            }
+        }
+        for a in pending {
+            a.replies.into_iter().for_each(|reply| reply());
         }
     }
 }
@@ -292,11 +339,13 @@ fn fatal(error: &StoreError) -> ! {
     std::process::abort();
 }
 
-fn commit(inner: &StoreInner, batch: Overlay, stats: &WriterStats) -> Result<(), StoreError> {
-    let mut sled_batches: Vec<Option<sled::Batch>> = Vec::with_capacity(TREE_COUNT);
-    for writes in batch.trees {
+fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &WriterStats) -> Result<(), StoreError> {
+    batch.set(TreeId::Meta, META_SEQ.to_vec(), Some(codec::encode(&clock.next_seq)?));
+    let writes = batch.writes as u64;
+    let mut trees: Vec<&sled::Tree> = Vec::new();
+    let mut sled_batches: Vec<sled::Batch> = Vec::new();
+    for (id, writes) in TreeId::ALL.iter().zip(batch.trees) {
         if writes.is_empty() {
-            sled_batches.push(None);
             continue;
         }
         let mut b = sled::Batch::default();
@@ -306,21 +355,33 @@ fn commit(inner: &StoreInner, batch: Overlay, stats: &WriterStats) -> Result<(),
                 None => b.remove(key),
             }
         }
-        sled_batches.push(Some(b));
+        trees.push(inner.tree(*id));
+        sled_batches.push(b);
     }
-    inner.trees[..]
+    let started = Instant::now();
+    trees[..]
         .transaction(|trees| {
             for (tree, b) in trees.iter().zip(&sled_batches) {
-                if let Some(b) = b {
-                    tree.apply_batch(b)?;
-                }
+                tree.apply_batch(b)?;
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         })
         .map_err(|e| StoreError::Commit(format!("{e:?}")))?;
+    stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stats.writes.fetch_add(writes, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// sled's flush writes its buffers (and only calls sync_file_range); fdatasync on the
+/// database file makes them durable.
+fn sync(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {
+    let started = Instant::now();
     inner.db.flush()?;
     let fsync_started = Instant::now();
+    stats.flush_micros.fetch_add(fsync_started.duration_since(started).as_micros() as u64, Ordering::Relaxed);
     inner.db_file.sync_data().map_err(StoreError::Io)?;
     stats.fsync_micros.fetch_add(fsync_started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stats.syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

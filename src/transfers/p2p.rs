@@ -124,8 +124,13 @@ fn p2p_job(
             p
         }
         None => {
-            transfer.sdk =
-                Some(SdkState { transfer_id: None, phase: SdkPhase::Reserved, quote: None, recon: Default::default() });
+            transfer.sdk = Some(SdkState {
+                transfer_id: None,
+                phase: SdkPhase::Reserved,
+                quote: None,
+                recon: Default::default(),
+                resume_final: false,
+            });
             ledger::reserve(&mut sender, amount).map_err(Error::internal)?
         }
     };

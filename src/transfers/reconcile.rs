@@ -134,11 +134,24 @@ impl Engine {
         if t.status != TransferStatus::InDoubt {
             return Ok(());
         }
-        let answer = self.sdk.lookup(&sdk_id);
+        // An interrupted final call in an accept mode is sent once more first.
+        let resumed = match t.sdk.as_ref().is_some_and(|s| s.resume_final) {
+            true => {
+                let verdict = self.sdk.resume_final(&sdk_id);
+                log::info!("final acceptance of {id} (SDK {sdk_id}) sent again: {verdict:?}");
+                verdict
+            }
+            false => None,
+        };
+        let answer = match resumed {
+            Some(_) => HubState::InFlight("resumed".into()),
+            None => self.sdk.lookup(&sdk_id),
+        };
         log::info!("reconciliation of {id} (SDK {sdk_id}): {answer:?}");
-        let verdict = match &answer {
-            HubState::Committed => Some(Verdict::Completed),
-            HubState::Aborted => Some(Verdict::Failed {
+        let verdict = match (&answer, resumed) {
+            (_, Some(v)) => Some(v),
+            (HubState::Committed, None) => Some(Verdict::Completed),
+            (HubState::Aborted, None) => Some(Verdict::Failed {
                 code: "SDK_ABORTED".into(),
                 message: "the hub aborted the transfer".into(),
                 retryable: false,
@@ -160,6 +173,7 @@ impl Engine {
             let Some(sdk) = t.sdk.as_mut() else { return Ok(t) };
             sdk.recon.attempts += 1;
             sdk.recon.last_attempt_at = Some(now);
+            sdk.resume_final = false;
             if unknown {
                 sdk.recon.unknown_answers += 1;
             }

@@ -8,7 +8,7 @@ use crate::check::check_store;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ledger::{SdkPhase, TransferStatus};
-use crate::sdk::Verdict;
+use crate::sdk::{SdkMode, Verdict};
 
 /// What recovery did.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +43,20 @@ impl Engine {
             let change = Settlement { verdict, sdk_transfer_id: None, quote: None, resolution: None };
             let id = t.id;
             let key = self.audit_key.clone();
-            self.store.writer.run(move |tx| settle(tx, &key, "system", id, TransferStatus::Pending, &change)).await?;
+            // In the accept modes the final call may never have reached the SDK: the
+            // reconciler sends it once more (same SDK id, so at most one payment).
+            let resume = after_final && self.sdk.mode() != SdkMode::Auto;
+            self.store
+                .writer
+                .run(move |tx| {
+                    let mut t = settle(tx, &key, "system", id, TransferStatus::Pending, &change)?;
+                    if let Some(sdk) = t.sdk.as_mut().filter(|s| resume && s.transfer_id.is_some()) {
+                        sdk.resume_final = true;
+                        tx.update_transfer(t.status, &t)?;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await?;
         }
         for t in self.store.transfers_with_status(TransferStatus::InDoubt)? {
             if t.sdk.as_ref().is_some_and(|s| s.transfer_id.is_some()) {

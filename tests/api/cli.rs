@@ -77,12 +77,21 @@ fn user_commands_go_through_the_admin_socket_while_serving_and_to_the_store_othe
         c.arg("user").args(args).env("SYSGP_DATA_DIR", &dir).env("SECRET_KEY", crate::support::SECRET);
         c
     };
-    let out = with_stdin(user_cmd(&["add", "olga", "--role", "checker"]), "a very long password\na very long password\n");
+    let out =
+        with_stdin(user_cmd(&["add", "olga", "--role", "checker"]), "a very long password\na very long password\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let login = app.post_token("", "/api/v1/auth/login/", serde_json::json!({"username": "olga", "password": "a very long password"}));
+    let login = app.post_token(
+        "",
+        "/api/v1/auth/login/",
+        serde_json::json!({"username": "olga", "password": "a very long password"}),
+    );
     assert_eq!((login.status, login.body["user"]["role"].as_str()), (200, Some("checker")));
     let audit = app.get("/api/v1/audit/?action=USER_CREATED");
-    assert!(audit.body["items"].as_array().expect("items").iter().any(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("cli:"))));
+    assert!(audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("cli:"))));
     let out = with_stdin(user_cmd(&["add", "mismatch", "--role", "maker"]), "a very long password\nanother password\n");
     assert!(!out.status.success(), "a differing confirmation line is refused");
     let out = with_stdin(user_cmd(&["add", "short", "--role", "maker"]), "short\n");
@@ -95,6 +104,11 @@ fn user_commands_go_through_the_admin_socket_while_serving_and_to_the_store_othe
     let list = user_cmd(&["list"]).output().expect("runs");
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.lines().any(|l| l.starts_with("olga") && l.ends_with("disabled")), "{text}");
-    let verify = sysgp().args(["audit", "verify"]).env("SYSGP_DATA_DIR", &dir).env("SECRET_KEY", crate::support::SECRET).output().expect("runs");
+    let verify = sysgp()
+        .args(["audit", "verify"])
+        .env("SYSGP_DATA_DIR", &dir)
+        .env("SECRET_KEY", crate::support::SECRET)
+        .output()
+        .expect("runs");
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

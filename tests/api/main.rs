@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod cli;
+mod crash;
 mod idempotency;
 mod sdk_outcomes;
 mod security;

@@ -15,7 +15,7 @@ use warp::http::{header, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::bodies;
+use super::bodies::{self, HubState};
 use super::flow::Live;
 use super::schema;
 use super::state::{Durable, Refusal};
@@ -73,7 +73,23 @@ where
     Ok(body.freeze())
 }
 
+/// Runs a money call to the end even if the client hangs up, as the real SDK (a
+/// Node.js server) does: a request that arrived is acted upon.
+async fn detached<F>(work: F) -> Response
+where
+    F: std::future::Future<Output = Response> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(_) => json_reply(500, &bodies::sdk_error(500, "simulator task failed")),
+    }
+}
+
 async fn post_transfer(raw: Bytes, sim: Arc<Sim>) -> Response {
+    detached(post_transfer_detached(raw, sim)).await
+}
+
+async fn post_transfer_detached(raw: Bytes, sim: Arc<Sim>) -> Response {
     sim.delay().await;
     let request = match schema::transfer_request(&raw) {
         Ok(request) => request,
@@ -92,6 +108,10 @@ async fn post_transfer(raw: Bytes, sim: Arc<Sim>) -> Response {
 }
 
 async fn put_transfer(id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
+    detached(put_transfer_detached(id, raw, sim)).await
+}
+
+async fn put_transfer_detached(id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
     sim.delay().await;
     let step = match schema::continuation(&raw) {
         Ok(step) => step,
@@ -119,11 +139,13 @@ async fn get_transfer(id: String, sim: Arc<Sim>) -> Response {
     sim.delay().await;
     let found = Uuid::parse_str(&id).ok().and_then(|uuid| Some((uuid, sim.ledger.lookup(uuid)?)));
     log::debug!("simulator GET /transfers/{id}: {:?}", found.map(|(_, (_, _, state))| state));
+    // The SDK asks the hub, which only knows transfers that reached the transfer stage:
+    // one still waiting for acceptance, declined or failed before prepare is a 3208.
     match found {
-        Some((uuid, (initiated, completed, state))) => {
+        Some((uuid, (initiated, completed, state @ (HubState::Committed | HubState::Aborted)))) => {
             json_reply(200, &bodies::get_reply(uuid, initiated, completed, state))
         }
-        None => json_reply(500, &bodies::unknown_transfer()),
+        _ => json_reply(500, &bodies::unknown_transfer()),
     }
 }
 

@@ -23,7 +23,8 @@ fn party_mode_stops_at_the_party_and_accepting_it_runs_to_the_end() {
     let id = waiting(&reply, "WAITING_FOR_PARTY_ACCEPTANCE");
     assert_eq!(reply.1["getPartiesResponse"]["body"]["party"]["partyIdInfo"]["partyIdentifier"], "22507000002");
     assert!(reply.1.get("quoteId").is_none());
-    assert_eq!(hub_state(&sim, &id), "RESERVED");
+    let (status, view) = get(&sim, &format!("/transfers/{id}"));
+    assert_eq!((status, &view["statusCode"]), (500, &json!("3208")), "the hub has not seen a transfer still waiting");
     assert!(paid(&sim).is_empty());
     completed(&put(&sim, &id, &json!({"acceptParty": true})));
     assert_eq!(paid(&sim), vec![("m-p".to_owned(), id)]);
@@ -78,8 +79,8 @@ fn declining_the_quote_or_the_party_aborts_and_pays_nothing() {
     let (status, body) = put(&sim, &id, &json!({"acceptQuote": false}));
     assert_eq!((status, &body["currentState"]), (200, &json!("ABORTED")));
     assert!(body.get("prepare").is_none());
-    let (_, view) = get(&sim, &format!("/transfers/{id}"));
-    assert_eq!(view["currentState"], "ABORTED");
+    let (status, view) = get(&sim, &format!("/transfers/{id}"));
+    assert_eq!((status, &view["statusCode"]), (500, &json!("3208")), "a declined transfer never reached the hub");
     assert!(paid(&sim).is_empty());
 }
 

@@ -32,8 +32,7 @@ fn a_payee_ending_in_404_is_not_found_at_the_party_stage_in_every_mode() {
         assert_fsp_error(&reply, "3204", "Party not found", false);
         let id = transfer_id(&reply.1);
         let (status, view) = get(&sim, &format!("/transfers/{id}"));
-        assert_eq!((status, &view["currentState"]), (200, &json!("ERROR_OCCURRED")));
-        assert!(view.get("fulfil").is_none());
+        assert_eq!((status, &view["statusCode"]), (500, &json!("3208")), "failed before prepare: the hub never saw it");
         assert!(paid(&sim).is_empty());
     }
 }
