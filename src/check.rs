@@ -29,8 +29,7 @@ pub fn check_store(store: &Store) -> Result<CheckReport, StoreError> {
     }
     for transfer in store.all_transfers() {
         let transfer = transfer?;
-        let postings = store.postings(transfer.id)?;
-        checker.add_transfer(&transfer, &postings);
+        checker.add_transfer(&transfer, &transfer.postings);
     }
     let (accounts, transfers) = (checker.account_count, checker.transfer_count);
     Ok(CheckReport { accounts, transfers, violations: checker.finish() })

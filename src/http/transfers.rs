@@ -100,8 +100,7 @@ pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
     let id = Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("TRANSFER_NOT_FOUND", "no such transfer"))?;
     let store = &ctx.state.engine.store;
     let t = store.transfer(id)?.ok_or_else(|| Error::not_found("TRANSFER_NOT_FOUND", format!("no transfer {id}")))?;
-    let postings = store.postings(id)?;
-    Ok(response::json(StatusCode::OK, &views::transfer_detail(&t, &postings)))
+    Ok(response::json(StatusCode::OK, &views::transfer_detail(&t, &t.postings)))
 }
 
 /// `GET /api/v1/transfers/` and a wallet's statement.

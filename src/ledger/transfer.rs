@@ -55,6 +55,12 @@ impl TransferStatus {
         matches!(self, TransferStatus::Completed | TransferStatus::Failed | TransferStatus::Rejected)
     }
 
+    /// Statuses that still need work (recovery, reconciliation, approval): the only
+    /// ones with a status index entry.
+    pub fn is_open(&self) -> bool {
+        matches!(self, TransferStatus::Pending | TransferStatus::InDoubt | TransferStatus::AwaitingApproval)
+    }
+
     /// Whether the status machine allows `self → next`.
     pub fn can_become(&self, next: TransferStatus) -> bool {
         use TransferStatus::*;
@@ -260,6 +266,9 @@ pub struct Transfer {
     pub approved_by: Option<String>,
     /// SHA-256 of the normalised request, for idempotent replays by transfer id.
     pub request_hash: [u8; 32],
+    /// Its journal entries, in order (kept in the record: one store write fewer
+    /// per movement).
+    pub postings: Vec<super::Posting>,
 }
 
 /// A status change the machine forbids.

@@ -100,6 +100,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (Node.js) closes idle connections after 5 s, and a reset on a stale connection
 /// would turn into an IN_DOUBT without id.
 const MONEY_IDLE_MAX: Duration = Duration::from_secs(2);
+/// Idle connections kept for reuse: one per concurrent caller (P2P requests and bulk
+/// workers); ureq's default of 3 would open a new connection for most calls.
+const IDLE_CONNECTIONS_MAX: usize = 256;
 /// Reads (reconciliation, probes) give up sooner than money calls.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most POST, PUT acceptParty, PUT acceptQuote: a longer dialogue is a misbehaving SDK.
@@ -123,6 +126,8 @@ impl SdkClient {
                 .timeout_connect(Some(CONNECT_TIMEOUT))
                 .timeout_global(Some(global))
                 .max_idle_age(idle)
+                .max_idle_connections(IDLE_CONNECTIONS_MAX)
+                .max_idle_connections_per_host(IDLE_CONNECTIONS_MAX)
                 .max_redirects(0)
                 .user_agent("sysgp")
                 .build()

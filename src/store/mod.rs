@@ -34,7 +34,8 @@ pub enum TreeId {
     TransfersOrder,
     /// Wallet | order key → transfer id (statements, msisdn filter).
     TransfersByAccount,
-    /// Status | order key → transfer id (status filter, recovery, reconciliation).
+    /// Status | order key → transfer id, for the open statuses only (PENDING,
+    /// IN_DOUBT, AWAITING_APPROVAL): recovery, reconciliation, approvals, filters.
     TransfersByStatus,
     /// Owner id | index → posting (the journal).
     Postings,

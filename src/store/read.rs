@@ -129,9 +129,9 @@ impl Store {
             .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v)))
     }
 
-    /// Transfers in one status, oldest first (recovery and reconciliation use the
-    /// open statuses, which stay small).
+    /// Transfers in one open status (see `TransferStatus::is_open`), oldest first.
     pub fn transfers_with_status(&self, status: TransferStatus) -> Result<Vec<Transfer>, StoreError> {
+        debug_assert!(status.is_open(), "only open statuses are indexed");
         let mut out = Vec::new();
         for entry in self.inner.tree(TreeId::TransfersByStatus).scan_prefix([status.tag()]) {
             let (_, id) = entry?;
@@ -142,7 +142,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Number of transfers in one status.
+    /// Number of transfers in one open status.
     pub fn count_with_status(&self, status: TransferStatus) -> usize {
         self.inner.tree(TreeId::TransfersByStatus).scan_prefix([status.tag()]).count()
     }
@@ -151,8 +151,8 @@ impl Store {
     pub fn list_transfers(&self, q: &TransferQuery) -> Result<Page<Transfer>, StoreError> {
         let (tree, prefix) = match (q.msisdn, q.status) {
             (Some(m), _) => (TreeId::TransfersByAccount, keys::account(&AccountKey::Wallet(m)).to_vec()),
-            (None, Some(s)) => (TreeId::TransfersByStatus, vec![s.tag()]),
-            (None, None) => (TreeId::TransfersOrder, Vec::new()),
+            (None, Some(s)) if s.is_open() => (TreeId::TransfersByStatus, vec![s.tag()]),
+            (None, _) => (TreeId::TransfersOrder, Vec::new()),
         };
         let low = OrderKey::first_at(q.since.unwrap_or(Timestamp(0)));
         let mut high = q

@@ -83,7 +83,9 @@ impl WriteTx<'_> {
         for party in indexed_parties(t) {
             self.put_raw(TreeId::TransfersByAccount, &keys::by_account(&party, order), id);
         }
-        self.put_raw(TreeId::TransfersByStatus, &keys::by_status(t.status, order), id);
+        if t.status.is_open() {
+            self.put_raw(TreeId::TransfersByStatus, &keys::by_status(t.status, order), id);
+        }
         self.put(TreeId::Transfers, id, t)
     }
 
@@ -91,8 +93,12 @@ impl WriteTx<'_> {
     pub fn update_transfer(&mut self, before: TransferStatus, t: &Transfer) -> Result<(), StoreError> {
         if before != t.status {
             let order = transfer_order(t);
-            self.remove(TreeId::TransfersByStatus, &keys::by_status(before, order));
-            self.put_raw(TreeId::TransfersByStatus, &keys::by_status(t.status, order), t.id.as_bytes());
+            if before.is_open() {
+                self.remove(TreeId::TransfersByStatus, &keys::by_status(before, order));
+            }
+            if t.status.is_open() {
+                self.put_raw(TreeId::TransfersByStatus, &keys::by_status(t.status, order), t.id.as_bytes());
+            }
         }
         self.put(TreeId::Transfers, t.id.as_bytes(), t)
     }

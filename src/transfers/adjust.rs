@@ -302,7 +302,7 @@ impl Engine {
                 t.approved_by = Some(checker.clone());
                 tx.update_account(&wallet)?;
                 tx.update_account(&counter)?;
-                tx.put_posting(transfer_id, 0, &posting)?;
+                t.postings.push(posting);
                 tx.insert_transfer(&t)?;
                 adj.status = AdjustmentStatus::Posted;
                 adj.decided_by = Some(checker.clone());

@@ -144,7 +144,7 @@ impl CashJob {
             CashDirection::Withdraw => (wallet_key, AccountKey::Cash(currency)),
         };
         let status = if needs_approval { TransferStatus::AwaitingApproval } else { TransferStatus::Completed };
-        let transfer = NewTransfer {
+        let mut transfer = NewTransfer {
             id,
             sender,
             receiver,
@@ -159,7 +159,7 @@ impl CashJob {
         }
         .build(tx);
         if !needs_approval {
-            post_cash(tx, &transfer)?;
+            post_cash(tx, &mut transfer)?;
         }
         tx.insert_transfer(&transfer)?;
         tx.put_reference(&wallet_key, &reference, &ReferenceRecord { transfer_id: id, created_at: tx.now() })?;
@@ -170,7 +170,7 @@ impl CashJob {
 }
 
 /// The one posting of a cash transfer: `SYS:CASH` ↔ wallet.
-fn post_cash(tx: &mut WriteTx<'_>, t: &Transfer) -> Result<(), Error> {
+fn post_cash(tx: &mut WriteTx<'_>, t: &mut Transfer) -> Result<(), Error> {
     let mut from = existing_account(tx, &t.sender)?;
     let mut to = existing_account(tx, &t.receiver)?;
     let posting = ledger::transfer(&mut from, &mut to, t.amount).map_err(|e| match e {
@@ -179,7 +179,7 @@ fn post_cash(tx: &mut WriteTx<'_>, t: &Transfer) -> Result<(), Error> {
     })?;
     tx.update_account(&from)?;
     tx.update_account(&to)?;
-    tx.put_posting(t.id, 0, &posting)?;
+    t.postings.push(posting);
     Ok(())
 }
 
@@ -197,7 +197,7 @@ impl Engine {
                 if account.is_frozen() {
                     return Err(account_frozen(&account));
                 }
-                post_cash(tx, &t)?;
+                post_cash(tx, &mut t)?;
                 t.set_status(TransferStatus::Completed, tx.now()).map_err(Error::internal)?;
                 t.approved_by = Some(checker.clone());
                 tx.update_transfer(TransferStatus::AwaitingApproval, &t)?;

@@ -93,6 +93,7 @@ impl NewTransfer {
             created_by: self.created_by,
             approved_by: None,
             request_hash: self.request_hash,
+            postings: Vec::new(),
         }
     }
 }

@@ -95,7 +95,7 @@ fn p2p_job(
     if let Some(replay) = find_replay(tx, scope, &hash)? {
         return Ok(Step::Replay(replay));
     }
-    let checked = checks(tx, limits, req, currency, amount);
+    let checked = checks(tx, limits, req, sender, currency, amount);
     let (mut sender, receiver) = match gate(tx, scope, hash, checked)? {
         Ok(parties) => parties,
         Err(rejection) => return Ok(Step::Rejected(rejection)),
@@ -135,7 +135,7 @@ fn p2p_job(
         }
     };
     tx.update_account(&sender)?;
-    tx.put_posting(id, 0, &posting)?;
+    transfer.postings.push(posting);
     tx.insert_transfer(&transfer)?;
     bind(tx, scope, hash, Some(id), None)?;
     audit_transfer(tx, key, &scope.actor, "TRANSFER_CREATED", &transfer)?;
@@ -149,11 +149,12 @@ fn checks(
     tx: &WriteTx<'_>,
     limits: Limits,
     req: &P2pRequest,
+    sender: Option<ledger::Account>,
     currency: Currency,
     amount: Minor,
 ) -> Result<Parties, Error> {
     parse_amount(&req.amount, currency, limits.amount_max_minor(currency))?;
-    let sender = tx.account(&AccountKey::Wallet(req.sender))?.ok_or_else(|| account_missing(req.sender))?;
+    let sender = sender.ok_or_else(|| account_missing(req.sender))?;
     if sender.is_frozen() {
         return Err(account_frozen(&sender));
     }

@@ -148,7 +148,7 @@ pub fn settle(
         t.resolution = change.resolution.clone();
     }
     if let Some(p) = posting {
-        tx.put_posting(t.id, 1, &p)?;
+        t.postings.push(p);
     }
     tx.update_transfer(before, &t)?;
     let action = match (change.resolution.is_some(), next) {
