@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::ledger::{
     self, parse_amount, AccountKey, Currency, Minor, Msisdn, Route, SdkPhase, SdkState, Transfer, TransferStatus,
 };
+use crate::sdk::SdkMode;
 use crate::store::WriteTx;
 
 /// A P2P request, parsed at the edge.
@@ -57,7 +58,11 @@ impl Engine {
         let _claim = self.claim(scope.claims())?;
         let limits = self.limits;
         let key = self.audit_key.clone();
-        let step = self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note)).await?;
+        // In auto mode the POST is the final call and nothing is learnt before it, so
+        // the reservation is recorded as FINAL_SENT in the same durable write.
+        let first_phase = if self.sdk.mode() == SdkMode::Auto { SdkPhase::FinalSent } else { SdkPhase::Reserved };
+        let step =
+            self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note, first_phase)).await?;
         match step {
             Step::Done(t) => Ok(Posted::Created(Box::new(t))),
             Step::Replay(r) => Ok(Posted::Replayed(r)),
@@ -80,6 +85,7 @@ fn p2p_job(
     scope: &Scope,
     req: &P2pRequest,
     note: Option<String>,
+    first_phase: SdkPhase,
 ) -> Result<Step, Error> {
     let sender = tx.account(&AccountKey::Wallet(req.sender))?;
     let currency = req.currency.or(sender.as_ref().map(|a| a.currency)).ok_or_else(|| account_missing(req.sender))?;
@@ -126,7 +132,7 @@ fn p2p_job(
         None => {
             transfer.sdk = Some(SdkState {
                 transfer_id: None,
-                phase: SdkPhase::Reserved,
+                phase: first_phase,
                 quote: None,
                 recon: Default::default(),
                 resume_final: false,

@@ -44,7 +44,13 @@ impl Engine {
             note: t.note.clone(),
         };
         let id = t.id;
-        let outcome = self.sdk.pay(&payment, |fs| self.record_final_sent(id, fs))?;
+        // In auto mode the reservation was recorded as FINAL_SENT already (the POST is
+        // the final call and nothing is learnt before it): no second durable write.
+        let already_final = t.phase() == Some(SdkPhase::FinalSent);
+        let outcome = self.sdk.pay(&payment, |fs| match already_final {
+            true => Ok(()),
+            false => self.record_final_sent(id, fs),
+        })?;
         if let Verdict::Failed { code, message, .. } = &outcome.verdict {
             if code == "SDK_CONFIG_ERROR" || code == "SDK_MODE_MISMATCH" {
                 self.note_sdk_problem(format!("{code}: {message}"));
