@@ -61,8 +61,7 @@ impl Engine {
         // In auto mode the POST is the final call and nothing is learnt before it, so
         // the reservation is recorded as FINAL_SENT in the same durable write.
         let first_phase = if self.sdk.mode() == SdkMode::Auto { SdkPhase::FinalSent } else { SdkPhase::Reserved };
-        let step =
-            self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note, first_phase)).await?;
+        let step = self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note, first_phase)).await?;
         match step {
             Step::Done(t) => Ok(Posted::Created(Box::new(t))),
             Step::Replay(r) => Ok(Posted::Replayed(r)),
