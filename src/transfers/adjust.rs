@@ -158,6 +158,34 @@ fn awaiting(a: &Adjustment) -> Result<(), Error> {
     Ok(())
 }
 
+/// Loads an adjustment a checker may decide: awaiting approval, not their own.
+fn decidable(tx: &WriteTx<'_>, id: Uuid, checker: &str) -> Result<Adjustment, Error> {
+    let adj = load(tx, id)?;
+    awaiting(&adj)?;
+    if adj.created_by == checker {
+        return Err(self_approval());
+    }
+    Ok(adj)
+}
+
+/// Records a checker's decision and its audit entry.
+fn record_decision(
+    tx: &mut WriteTx<'_>,
+    key: &crate::auth::audit::AuditKey,
+    checker: String,
+    mut adj: Adjustment,
+    status: AdjustmentStatus,
+    action: &str,
+) -> Result<Adjustment, Error> {
+    adj.status = status;
+    adj.decided_by = Some(checker.clone());
+    adj.decided_at = Some(tx.now());
+    tx.put(TreeId::Adjustments, adj.id.as_bytes(), &adj)?;
+    let draft = Draft { actor: checker, action: action.into(), target: Some(adj.id.to_string()), details: view(&adj) };
+    audit::append(tx, key, draft)?;
+    Ok(adj)
+}
+
 impl Engine {
     /// A maker requests an adjustment (idempotent with `Idempotency-Key`).
     pub async fn request_adjustment(
@@ -260,11 +288,7 @@ impl Engine {
         self.store
             .writer
             .run(move |tx| {
-                let mut adj = load(tx, id)?;
-                awaiting(&adj)?;
-                if adj.created_by == checker {
-                    return Err(self_approval());
-                }
+                let mut adj = decidable(tx, id, &checker)?;
                 let wallet_key = AccountKey::Wallet(adj.msisdn);
                 let counter_key = match adj.counter {
                     Counter::Cash => AccountKey::Cash(adj.currency),
@@ -304,22 +328,8 @@ impl Engine {
                 tx.update_account(&counter)?;
                 t.postings.push(posting);
                 tx.insert_transfer(&t)?;
-                adj.status = AdjustmentStatus::Posted;
-                adj.decided_by = Some(checker.clone());
-                adj.decided_at = Some(tx.now());
                 adj.transfer_id = Some(transfer_id);
-                tx.put(TreeId::Adjustments, id.as_bytes(), &adj)?;
-                audit::append(
-                    tx,
-                    &audit_key,
-                    Draft {
-                        actor: checker,
-                        action: "ADJUSTMENT_APPROVED".into(),
-                        target: Some(id.to_string()),
-                        details: view(&adj),
-                    },
-                )?;
-                Ok(adj)
+                record_decision(tx, &audit_key, checker, adj, AdjustmentStatus::Posted, "ADJUSTMENT_APPROVED")
             })
             .await
     }
@@ -337,27 +347,9 @@ impl Engine {
         self.store
             .writer
             .run(move |tx| {
-                let mut adj = load(tx, id)?;
-                awaiting(&adj)?;
-                if adj.created_by == checker {
-                    return Err(self_approval());
-                }
-                adj.status = AdjustmentStatus::Rejected;
-                adj.decided_by = Some(checker.clone());
-                adj.decided_at = Some(tx.now());
+                let mut adj = decidable(tx, id, &checker)?;
                 adj.decision_reason = Some(reason);
-                tx.put(TreeId::Adjustments, id.as_bytes(), &adj)?;
-                audit::append(
-                    tx,
-                    &audit_key,
-                    Draft {
-                        actor: checker,
-                        action: "ADJUSTMENT_REJECTED".into(),
-                        target: Some(id.to_string()),
-                        details: view(&adj),
-                    },
-                )?;
-                Ok(adj)
+                record_decision(tx, &audit_key, checker, adj, AdjustmentStatus::Rejected, "ADJUSTMENT_REJECTED")
             })
             .await
     }
