@@ -82,7 +82,7 @@ fn offline(config: &Config, secret: SecretKey) -> Result<Arc<Engine>, String> {
         Vec::new(),
     )
     .map_err(|e| e.to_string())?;
-    Ok(Engine::new(store, sdk, Limits { amount_max: config.amount_max, cash_approval_above: None }, security))
+    Ok(Engine::new(store, sdk, Limits { amount_max: config.amount_max, ..Limits::default() }, security))
 }
 
 /// Runs `req` through the socket, or on the store when no server answers.

@@ -79,7 +79,7 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
     let engine = Engine::new(
         store,
         sdk,
-        Limits { amount_max: config.amount_max, cash_approval_above: config.cash_approval_above },
+        Limits { amount_max: config.amount_max, cash_approval_above: config.cash_approval_above, bulk: config.bulk },
         security,
     );
     crate::auth::check_audit_key(&engine.store, &engine.audit_key).map_err(StartError::Audit)?;
@@ -118,10 +118,13 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
     }
     let reconciler = engine.start_reconciler().map_err(StartError::Thread)?;
     let sweeper = engine.start_sweeper().map_err(StartError::Thread)?;
+    let mut threads = vec![reconciler, sweeper];
+    threads.extend(engine.start_bulk().map_err(StartError::Thread)?);
+    engine.resume_bulk().map_err(StartError::Recovery)?;
     let socket = crate::admin::socket_path(&config.data_dir);
     let admin = crate::admin::serve(engine.clone(), socket.clone()).await.map_err(StartError::Thread)?;
     let tasks = vec![tokio::spawn(probe_sdk(engine.clone())), tokio::spawn(log_audit_head(engine.clone())), admin];
-    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, tasks, threads: vec![reconciler, sweeper] })
+    Ok(Server { addr, engine, shutdown: Some(shutdown), serving, tasks, threads })
 }
 
 /// The security layer from the configuration (`SECRET_KEY` is required).

@@ -31,6 +31,22 @@ pub fn check_store(store: &Store) -> Result<CheckReport, StoreError> {
         let transfer = transfer?;
         checker.add_transfer(&transfer, &transfer.postings);
     }
+    // A bulk job holds its open items' money on the source wallet (invariant 3) and
+    // journals its reservations and releases itself.
+    for job in store.scan_tree::<crate::bulk::model::Job>(crate::store::TreeId::Jobs)? {
+        checker.add_postings(&job.postings);
+        checker.add_open_reservation(crate::ledger::AccountKey::Wallet(job.source), job.reserved_remaining);
+        let held = job.amounts[crate::bulk::model::ItemStatus::Pending.index()]
+            + job.amounts[crate::bulk::model::ItemStatus::Processing.index()]
+            + job.amounts[crate::bulk::model::ItemStatus::InDoubt.index()];
+        let approved = job.started_at.is_some();
+        if approved && !job.status.is_final() && held != job.reserved_remaining {
+            checker.note(
+                3,
+                format!("job {} holds {} reserved but its open items sum to {held}", job.id, job.reserved_remaining),
+            );
+        }
+    }
     let (accounts, transfers) = (checker.account_count, checker.transfer_count);
     Ok(CheckReport { accounts, transfers, violations: checker.finish() })
 }

@@ -79,12 +79,8 @@ pub struct Config {
     pub amount_max: u64,
     /// `SYSGP_CASH_APPROVAL_ABOVE`, major units.
     pub cash_approval_above: Option<u64>,
-    /// `SYSGP_BULK_WORKERS`.
-    pub bulk_workers: usize,
-    /// `SYSGP_BULK_RATE_PER_SEC`.
-    pub bulk_rate_per_sec: Option<u32>,
-    /// `SYSGP_BULK_APPROVAL`.
-    pub bulk_approval: bool,
+    /// `SYSGP_BULK_*` and `SYSGP_BREAKER_*`.
+    pub bulk: crate::engine::BulkSettings,
     /// `SYSGP_TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpAddr>,
     /// `SYSGP_BEHIND_TLS_PROXY`.
@@ -113,6 +109,13 @@ const KNOWN_SYSGP: &[&str] = &[
     "SYSGP_BULK_WORKERS",
     "SYSGP_BULK_RATE_PER_SEC",
     "SYSGP_BULK_APPROVAL",
+    "SYSGP_BULK_FILE_MAX_MB",
+    "SYSGP_BULK_ROWS_MAX",
+    "SYSGP_BULK_TOTAL_MAX",
+    "SYSGP_BREAKER_UNREACHABLE",
+    "SYSGP_BREAKER_WINDOW",
+    "SYSGP_BREAKER_MIN_ATTEMPTS",
+    "SYSGP_BREAKER_FAILURE_PERCENT",
     "SYSGP_TRUSTED_PROXIES",
     "SYSGP_BEHIND_TLS_PROXY",
     "SYSGP_LOGIN_USER_FAILURES",
@@ -249,12 +252,7 @@ impl Config {
             sdk_timeout: Duration::from_secs(v.number("SYSGP_SDK_TIMEOUT_SECS", 100, 1, 3600)?),
             amount_max: v.number("SYSGP_AMOUNT_MAX", 1_000_000_000_000, 1, AMOUNT_MAJOR_CEILING)?,
             cash_approval_above,
-            bulk_workers: v.number("SYSGP_BULK_WORKERS", 8, 1, 256)?,
-            bulk_rate_per_sec: v
-                .get("SYSGP_BULK_RATE_PER_SEC")
-                .map(|_| v.number("SYSGP_BULK_RATE_PER_SEC", 0, 1, 1_000_000))
-                .transpose()?,
-            bulk_approval,
+            bulk: bulk_settings(&v, bulk_approval)?,
             trusted_proxies: parse_proxies(v.get("SYSGP_TRUSTED_PROXIES"))?,
             behind_tls_proxy: v.bool("SYSGP_BEHIND_TLS_PROXY", false)?,
             login_user_failures: v.number("SYSGP_LOGIN_USER_FAILURES", 5, 1, 1000)?,
@@ -287,6 +285,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn bulk_settings(v: &Vars<'_>, approval: bool) -> Result<crate::engine::BulkSettings, ConfigError> {
+    let rate =
+        v.get("SYSGP_BULK_RATE_PER_SEC").map(|_| v.number("SYSGP_BULK_RATE_PER_SEC", 0, 1, 1_000_000)).transpose()?;
+    Ok(crate::engine::BulkSettings {
+        workers: v.number("SYSGP_BULK_WORKERS", 8, 1, 256)?,
+        rate_per_sec: rate,
+        approval,
+        file_bytes_max: v.number("SYSGP_BULK_FILE_MAX_MB", 64, 1, 4096)? * 1024 * 1024,
+        rows_max: v.number("SYSGP_BULK_ROWS_MAX", 1_000_000, 1, 100_000_000)?,
+        total_max: v.number("SYSGP_BULK_TOTAL_MAX", 1_000_000_000_000_000, 1, AMOUNT_MAJOR_CEILING)?,
+        breaker_unreachable: v.number("SYSGP_BREAKER_UNREACHABLE", 5, 1, 10_000)?,
+        breaker_window: v.number("SYSGP_BREAKER_WINDOW", 100, 1, 100_000)?,
+        breaker_min_attempts: v.number("SYSGP_BREAKER_MIN_ATTEMPTS", 20, 1, 100_000)?,
+        breaker_failure_percent: v.number("SYSGP_BREAKER_FAILURE_PERCENT", 50, 1, 100)?,
+    })
 }
 
 fn check_secret_key(key: &str, debug: bool, warnings: &mut Vec<String>) -> Result<SecretKey, ConfigError> {

@@ -25,6 +25,56 @@ pub struct Limits {
     pub amount_max: u64,
     /// `SYSGP_CASH_APPROVAL_ABOVE`, major units.
     pub cash_approval_above: Option<u64>,
+    /// Bulk settings.
+    pub bulk: BulkSettings,
+}
+
+/// `SYSGP_BULK_*` and `SYSGP_BREAKER_*` (SPEC §5).
+#[derive(Clone, Copy, Debug)]
+pub struct BulkSettings {
+    /// Worker threads.
+    pub workers: usize,
+    /// Items per second across all jobs, if capped.
+    pub rate_per_sec: Option<u32>,
+    /// Whether a checker must approve valid jobs.
+    pub approval: bool,
+    /// Largest upload.
+    pub file_bytes_max: u64,
+    /// Most data rows per file.
+    pub rows_max: u64,
+    /// Largest total per job, major units.
+    pub total_max: u64,
+    /// Consecutive SDK_UNREACHABLE that pause a job.
+    pub breaker_unreachable: u32,
+    /// Attempts the failure ratio is computed over.
+    pub breaker_window: u32,
+    /// Fewest attempts in the window before the ratio counts.
+    pub breaker_min_attempts: u32,
+    /// Infrastructure failures (percent of the window) that pause a job.
+    pub breaker_failure_percent: u32,
+}
+
+impl Default for BulkSettings {
+    fn default() -> Self {
+        BulkSettings {
+            workers: 8,
+            rate_per_sec: None,
+            approval: true,
+            file_bytes_max: 64 * 1024 * 1024,
+            rows_max: 1_000_000,
+            total_max: 1_000_000_000_000_000,
+            breaker_unreachable: 5,
+            breaker_window: 100,
+            breaker_min_attempts: 20,
+            breaker_failure_percent: 50,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { amount_max: 1_000_000_000_000, cash_approval_above: None, bulk: BulkSettings::default() }
+    }
 }
 
 impl Limits {
@@ -60,6 +110,8 @@ pub struct Engine {
     claims: Mutex<HashSet<ClaimKey>>,
     /// IN_DOUBT transfers waiting for their next reconciliation attempt.
     pub recon: ReconQueue,
+    /// The bulk worker pool's shared state.
+    pub bulk: crate::bulk::worker::BulkPool,
     ready: AtomicBool,
     stopping: AtomicBool,
     stop_lock: Mutex<()>,
@@ -108,6 +160,7 @@ impl Engine {
             audit_key,
             claims: Mutex::new(HashSet::new()),
             recon: ReconQueue::default(),
+            bulk: Default::default(),
             ready: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stop_lock: Mutex::new(()),
@@ -151,6 +204,7 @@ impl Engine {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.recon.wake();
+        self.bulk.wake();
         if let Ok(_guard) = self.stop_lock.lock() {
             self.stop_signal.notify_all();
         }

@@ -7,6 +7,7 @@ mod accounts;
 mod adjustments;
 mod audit;
 mod auth;
+mod bulk;
 mod health;
 mod metrics;
 mod request;
@@ -288,6 +289,21 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
         Handler::UserPassword => auth::change(ctx, "password").await,
         Handler::AuditList => audit::list(ctx).await,
         Handler::AuditVerify => audit::verify(ctx).await,
+        Handler::BulkUpload => bulk::upload(ctx).await,
+        Handler::JobList => bulk::list(ctx).await,
+        Handler::JobGet => bulk::get(ctx).await,
+        Handler::JobItems => bulk::items(ctx).await,
+        Handler::JobReport => bulk::report(ctx).await,
+        Handler::JobResults => bulk::download(ctx, false).await,
+        Handler::JobErrors => bulk::download(ctx, true).await,
+        Handler::JobEvents => bulk::events(ctx).await,
+        Handler::JobApprove => bulk::action(ctx, "approve").await,
+        Handler::JobReject => bulk::action(ctx, "reject").await,
+        Handler::JobPause => bulk::action(ctx, "pause").await,
+        Handler::JobResume => bulk::action(ctx, "resume").await,
+        Handler::JobCancel => bulk::action(ctx, "cancel").await,
+        Handler::JobRetry => bulk::action(ctx, "retry").await,
+        Handler::JobItemResolve => bulk::resolve_item(ctx).await,
     }
 }
 

@@ -79,6 +79,36 @@ pub enum Handler {
     AuditList,
     /// Verify the audit chain.
     AuditVerify,
+    /// Upload a bulk file.
+    BulkUpload,
+    /// List jobs.
+    JobList,
+    /// One job.
+    JobGet,
+    /// A job's items.
+    JobItems,
+    /// A job's validation report.
+    JobReport,
+    /// `results.csv`.
+    JobResults,
+    /// `errors.csv`.
+    JobErrors,
+    /// Progress events.
+    JobEvents,
+    /// Approve a job.
+    JobApprove,
+    /// Reject a job.
+    JobReject,
+    /// Pause a job.
+    JobPause,
+    /// Resume a job.
+    JobResume,
+    /// Cancel a job.
+    JobCancel,
+    /// Retry a job's retryable failures.
+    JobRetry,
+    /// Resolve an IN_DOUBT item.
+    JobItemResolve,
 }
 
 /// One route.
@@ -135,6 +165,21 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/users/{username}/password/", Handler::UserPassword, Rule::Admin),
     route("GET", "/api/v1/audit/", Handler::AuditList, Rule::Admin),
     route("GET", "/api/v1/audit/verify/", Handler::AuditVerify, Rule::Admin),
+    route("POST", "/api/v1/bulk/upload/", Handler::BulkUpload, Rule::Maker),
+    route("GET", "/api/v1/bulk/jobs/", Handler::JobList, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/", Handler::JobGet, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/items/", Handler::JobItems, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/report/", Handler::JobReport, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/results.csv", Handler::JobResults, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/errors.csv", Handler::JobErrors, Rule::Signed),
+    route("GET", "/api/v1/bulk/jobs/{id}/events", Handler::JobEvents, Rule::Signed),
+    route("POST", "/api/v1/bulk/jobs/{id}/approve/", Handler::JobApprove, Rule::Checker),
+    route("POST", "/api/v1/bulk/jobs/{id}/reject/", Handler::JobReject, Rule::Checker),
+    route("POST", "/api/v1/bulk/jobs/{id}/pause/", Handler::JobPause, Rule::Operator),
+    route("POST", "/api/v1/bulk/jobs/{id}/resume/", Handler::JobResume, Rule::Operator),
+    route("POST", "/api/v1/bulk/jobs/{id}/cancel/", Handler::JobCancel, Rule::Operator),
+    route("POST", "/api/v1/bulk/jobs/{id}/retry/", Handler::JobRetry, Rule::Checker),
+    route("POST", "/api/v1/bulk/jobs/{id}/items/{line}/resolve/", Handler::JobItemResolve, Rule::Checker),
 ];
 
 /// The outcome of matching a request path.

@@ -77,6 +77,11 @@ impl InvariantChecker {
         }
     }
 
+    /// Records a violation found by the caller (bulk job bookkeeping).
+    pub fn note(&mut self, invariant: u8, message: String) {
+        self.violate(invariant, message);
+    }
+
     /// Adds a transfer and its postings (invariants 3 and 4).
     pub fn add_transfer(&mut self, transfer: &Transfer, postings: &[Posting]) {
         self.transfer_count += 1;
@@ -132,6 +137,7 @@ fn expected_postings(t: &Transfer, settle_to: AccountKey) -> Vec<(PostingKind, L
     match (t.bulk.is_some(), t.route, t.status) {
         // Bulk items settle out of their job's reservation.
         (true, _, Completed) => vec![post],
+        (true, _, Failed) if t.bulk.is_some_and(|b| b.requeued) => vec![],
         (true, _, Failed) => vec![void],
         (true, _, _) => vec![],
         (false, Route::Sdk, Pending | InDoubt) => vec![reserve],

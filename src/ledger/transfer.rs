@@ -223,6 +223,9 @@ pub struct BulkRef {
     pub job_id: Uuid,
     /// The item's line in the uploaded file.
     pub line: u32,
+    /// This attempt failed before anything was sent and its item went back to
+    /// PENDING: its amount stayed in the job's reservation (no release posting).
+    pub requeued: bool,
 }
 
 /// One money movement and everything needed to explain it.

@@ -92,6 +92,22 @@ pub fn posting(owner: Uuid, index: u32) -> [u8; 20] {
     out
 }
 
+/// `job | line` → item: a job's items in file order.
+pub fn item(job: Uuid, line: u32) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    out[..16].copy_from_slice(job.as_bytes());
+    out[16..].copy_from_slice(&line.to_be_bytes());
+    out
+}
+
+/// `source | hash` → job id (duplicate files and contents).
+pub fn job_hash(source: &crate::ledger::Msisdn, hash: &[u8; 32]) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..8].copy_from_slice(&source.as_u64().to_be_bytes());
+    out[8..].copy_from_slice(hash);
+    out
+}
+
 /// `actor | 0 | key` → idempotency record (keys are scoped to the acting user).
 pub fn idempotency(actor: &str, key: &str) -> Vec<u8> {
     [actor.as_bytes(), &[0], key.as_bytes()].concat()

@@ -59,10 +59,18 @@ pub enum TreeId {
     Adjustments,
     /// Order key → adjustment id (list, newest first).
     AdjustmentsOrder,
+    /// Job id → bulk job.
+    Jobs,
+    /// Order key → job id (list, newest first).
+    JobsOrder,
+    /// Job id | line → item.
+    Items,
+    /// Source wallet | SHA-256 of a file or of its parsed rows → job id (duplicates).
+    JobsByHash,
 }
 
 /// Number of trees.
-pub const TREE_COUNT: usize = 18;
+pub const TREE_COUNT: usize = 22;
 
 impl TreeId {
     /// Every tree, in discriminant order.
@@ -85,6 +93,10 @@ impl TreeId {
         TreeId::SessionsExpiry,
         TreeId::Adjustments,
         TreeId::AdjustmentsOrder,
+        TreeId::Jobs,
+        TreeId::JobsOrder,
+        TreeId::Items,
+        TreeId::JobsByHash,
     ];
 
     /// The sled tree name.
@@ -108,6 +120,10 @@ impl TreeId {
             TreeId::SessionsExpiry => "sessions_expiry",
             TreeId::Adjustments => "adjustments",
             TreeId::AdjustmentsOrder => "adjustments_order",
+            TreeId::Jobs => "jobs",
+            TreeId::JobsOrder => "jobs_order",
+            TreeId::Items => "items",
+            TreeId::JobsByHash => "jobs_by_hash",
         }
     }
 }

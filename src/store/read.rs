@@ -285,3 +285,40 @@ impl Store {
         self.inner.tree(tree).iter().map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v)))
     }
 }
+
+impl Store {
+    /// A raw value (index entries whose value is a record key).
+    pub fn raw(&self, tree: TreeId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.tree(tree).get(key)?.map(|v| v.to_vec()))
+    }
+}
+
+impl Store {
+    /// Up to `limit` items of a job with a line after `after_line` that pass `keep`, in
+    /// line order. Item records are a bulk type: decoded generically.
+    pub fn items<T: serde::de::DeserializeOwned>(
+        &self,
+        job: Uuid,
+        after_line: u32,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
+        let start = keys::item(job, after_line.saturating_add(1));
+        let end = keys::item(job, u32::MAX);
+        let mut out = Vec::new();
+        if after_line == u32::MAX {
+            return Ok(out);
+        }
+        for entry in self.inner.tree(TreeId::Items).range(start..=end) {
+            let (_, v) = entry?;
+            let item: T = codec::decode(&v)?;
+            if keep(&item) {
+                out.push(item);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

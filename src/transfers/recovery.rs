@@ -29,6 +29,18 @@ impl Engine {
         let mut report = RecoveryReport::default();
         for t in self.store.transfers_with_status(TransferStatus::Pending)? {
             let after_final = t.phase() == Some(SdkPhase::FinalSent);
+            if t.bulk.is_some() && !after_final {
+                // Nothing was sent: the item is re-queued as a new attempt (SPEC §5).
+                report.failed += 1;
+                let (key, id) = (self.audit_key.clone(), t.id);
+                let error = crate::ledger::TransferError {
+                    code: "INTERRUPTED".into(),
+                    message: "the service stopped before the payment was sent to the SDK; nothing moved".into(),
+                    retryable: true,
+                };
+                self.store.writer.run(move |tx| crate::bulk::items::requeue(tx, &key, id, error).map(|_| ())).await?;
+                continue;
+            }
             let verdict = if after_final {
                 report.in_doubt += 1;
                 Verdict::InDoubt { reason: "the service stopped while the SDK call was in flight".into() }

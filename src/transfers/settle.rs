@@ -88,10 +88,17 @@ impl Engine {
             resolution: None,
         };
         let key = self.audit_key.clone();
-        let t = self
-            .store
-            .writer
-            .run_blocking(move |tx| settle(tx, &key, "system", id, TransferStatus::Pending, &change))?;
+        let t = self.store.writer.run_blocking(move |tx| {
+            let t = tx.transfer(id)?.ok_or_else(|| Error::internal(format!("transfer {id} vanished")))?;
+            // A bulk item whose SDK could not be reached goes back to PENDING (SPEC §5).
+            if let (Some(_), Verdict::Failed { code, message, retryable }) = (t.bulk, &change.verdict) {
+                if code == "SDK_UNREACHABLE" {
+                    let error = TransferError { code: code.clone(), message: message.clone(), retryable: *retryable };
+                    return crate::bulk::items::requeue(tx, &key, id, error);
+                }
+            }
+            settle(tx, &key, "system", id, TransferStatus::Pending, &change)
+        })?;
         self.schedule_reconciliation(&t);
         Ok(t)
     }
@@ -157,6 +164,7 @@ pub fn settle(
         t.postings.push(p);
     }
     tx.update_transfer(before, &t)?;
+    crate::bulk::items::on_transfer_settled(tx, &t)?;
     let action = match (change.resolution.is_some(), next) {
         (true, _) => "TRANSFER_RESOLVED",
         (false, TransferStatus::InDoubt) => "TRANSFER_IN_DOUBT",

@@ -82,7 +82,7 @@ mod tests {
             Vec::new(),
         )
         .expect("security");
-        let engine = Engine::new(store.clone(), sdk, Limits { amount_max: 1000, cash_approval_above: None }, security);
+        let engine = Engine::new(store.clone(), sdk, Limits { amount_max: 1000, ..Limits::default() }, security);
         let old = Timestamp(1_000_000);
         store
             .writer

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod bulk;
 mod cli;
 mod crash;
 mod idempotency;

@@ -47,6 +47,21 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/users/{username}/password/", "admin"),
     ("GET", "/api/v1/audit/", "admin"),
     ("GET", "/api/v1/audit/verify/", "admin"),
+    ("POST", "/api/v1/bulk/upload/", "maker admin"),
+    ("GET", "/api/v1/bulk/jobs/", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/items/", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/report/", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/results.csv", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/errors.csv", "viewer maker checker admin"),
+    ("GET", "/api/v1/bulk/jobs/{id}/events", "viewer maker checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/approve/", "checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/reject/", "checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/pause/", "maker checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/resume/", "maker checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/cancel/", "maker checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/retry/", "checker admin"),
+    ("POST", "/api/v1/bulk/jobs/{id}/items/{line}/resolve/", "checker admin"),
 ];
 
 const ROLES: [&str; 4] = ["viewer", "maker", "checker", "admin"];
@@ -56,6 +71,7 @@ fn concrete(pattern: &str) -> String {
         .replace("{msisdn}", "22507000001")
         .replace("{id}", "7d2b1a3e-2a43-4f7e-9d35-7e0c1c8f4b11")
         .replace("{username}", "nobody")
+        .replace("{line}", "2")
 }
 
 fn call(app: &TestApp, method: &str, path: &str, token: &str) -> u16 {

@@ -249,6 +249,35 @@ impl TestApp {
         Ok(())
     }
 
+    /// Uploads a bulk file as user `name` (multipart: `file` plus text fields).
+    pub fn upload(&self, name: &str, file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> Reply {
+        let boundary = "sysgp-test-boundary-7d2b1a3e";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes());
+        body.extend_from_slice(csv);
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let token = self.token_for(name);
+        let req = self
+            .agent
+            .post(&self.url("/api/v1/bulk/upload/"))
+            .header("authorization", &format!("Bearer {token}"))
+            .header("content-type", &format!("multipart/form-data; boundary={boundary}"));
+        to_reply(req.send(&body[..]))
+    }
+
+    /// Polls a job until `done` says so.
+    pub fn job_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.eventually(Duration::from_secs(60), what, || {
+            let j = self.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+            done(&j).then_some(j)
+        })
+    }
+
     /// Stops the server (releasing the store) and returns the data directory.
     pub fn stop_server(&mut self) -> std::path::PathBuf {
         if let Some(server) = self.server.take() {

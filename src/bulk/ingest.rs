@@ -1,0 +1,302 @@
+//! Background validation of an uploaded job (SPEC §5): a first pass checks the whole
+//! file and writes the report; if the job may go on, a second pass writes its items in
+//! bounded batches; then the job awaits approval (or starts, without approval).
+//! Memory stays flat: rows stream through; only an 8-byte hash per valid line is kept.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufReader, BufWriter, Write};
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::csv::{self, Event, Fatal, Problem, Row, Summary};
+use super::files;
+use super::items::{load_job, save_job};
+use super::model::{item_transfer_id, Item, ItemStatus, Job, JobStatus};
+use crate::auth::audit::{self, Draft};
+use crate::engine::{now, Engine};
+use crate::error::Error;
+use crate::ledger::{major_to_minor, Msisdn};
+use crate::store::{keys, TreeId};
+
+/// Items written per store job: sled transactions of many thousand writes grow memory
+/// sharply, and a small job keeps P2P latency low while a large file is ingested.
+const ITEMS_PER_JOB: usize = 1000;
+/// Warnings kept on the job record (the report has them all).
+const WARNINGS_KEPT: usize = 20;
+/// Duplicate contents are refused within this window.
+pub const DUPLICATE_WINDOW_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
+
+/// The 64-bit hash of a line for cross-job duplicate warnings: (msisdn, amount, reference).
+pub fn line_hash(msisdn: Msisdn, amount: i128, reference: Option<&str>) -> u64 {
+    let mut h = DefaultHasher::new();
+    (msisdn.as_u64(), amount, reference).hash(&mut h);
+    h.finish()
+}
+
+impl Engine {
+    /// Validates a PENDING job in a thread of its own.
+    pub fn spawn_ingest(self: &Arc<Self>, job_id: Uuid) {
+        let engine = self.clone();
+        let spawned = std::thread::Builder::new().name("sysgp-ingest".into()).spawn(move || {
+            if let Err(e) = engine.ingest(job_id) {
+                log::error!("validating job {job_id}: {e}");
+                let _ =
+                    engine.fail_job(job_id, "INGEST_ERROR", "validation stopped on an internal error; see the logs");
+            }
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start validation of job {job_id}: {e}");
+        }
+    }
+
+    fn ingest(self: &Arc<Self>, job_id: Uuid) -> Result<(), Error> {
+        let Some(job) = self.store.record::<Job>(TreeId::Jobs, job_id.as_bytes())? else { return Ok(()) };
+        if job.status != JobStatus::Pending {
+            return Ok(());
+        }
+        let b = self.limits.bulk;
+        let limits = csv::Limits {
+            rows_max: b.rows_max,
+            amount_max: self.limits.amount_max_minor(job.currency),
+            total_max: major_to_minor(b.total_max, job.currency),
+        };
+        let (summary, warnings) = match self.first_pass(&job, limits)? {
+            Ok(found) => found,
+            Err(Fatal(p)) => return self.fail_job(job_id, p.code, &describe(&p)),
+        };
+        if summary.invalid > 0 && !job.options.skip_invalid {
+            let why = format!(
+                "{} of {} rows are invalid; nothing will be paid (see the report, or upload with skip_invalid)",
+                summary.invalid, summary.rows
+            );
+            return self.fail_job(job_id, "INVALID_ROWS", &why);
+        }
+        if summary.valid == 0 {
+            return self.fail_job(job_id, "NO_VALID_ROWS", "the file has no valid row");
+        }
+        if let Some(earlier) = self.duplicate_content(&job, &summary.content_hash)? {
+            if !job.options.allow_duplicate {
+                let why = format!("the same content was uploaded for this wallet as job {earlier} within 30 days; upload again with allow_duplicate and a reason to pay it twice");
+                return self.fail_job(job_id, "DUPLICATE_FILE", &why);
+            }
+        }
+        let hashes = self.second_pass(&job, limits)?;
+        files::write_lines(&files::lines_path(&self.store, job_id), &hashes)?;
+        self.finish_ingest(job_id, summary, warnings)
+    }
+
+    /// Pass 1: validate the whole file, writing the report.
+    fn first_pass(&self, job: &Job, limits: csv::Limits) -> Result<Result<(Summary, Vec<String>), Fatal>, Error> {
+        let input = BufReader::new(File::open(files::upload_path(&self.store, job.id)).map_err(Error::internal)?);
+        let report_path = files::report_path(&self.store, job.id);
+        let mut report = BufWriter::new(File::create(&report_path).map_err(Error::internal)?);
+        let mut io_error = None;
+        let mut warnings = Vec::new();
+        let mut write = |p: &Problem, severity: &str| {
+            let line =
+                json!({ "line": p.line, "field": p.field, "code": p.code, "message": p.message, "severity": severity });
+            if let Err(e) = writeln!(report, "{line}") {
+                io_error.get_or_insert(e);
+            }
+        };
+        let result = csv::validate(input, job.currency, limits, |event| match event {
+            Event::Invalid { problems, .. } => problems.iter().for_each(|p| write(p, "error")),
+            Event::Warning(p) => {
+                if warnings.len() < WARNINGS_KEPT {
+                    warnings.push(describe(&p));
+                }
+                write(&p, "warning");
+            }
+            Event::Valid(_) => {}
+        });
+        if let Err(Fatal(p)) = &result {
+            write(p, "error");
+        }
+        if let Some(e) = io_error {
+            return Err(Error::internal(e));
+        }
+        let file = report.into_inner().map_err(|e| Error::internal(e.error()))?;
+        file.sync_all().map_err(Error::internal)?;
+        Ok(result.map(|summary| (summary, warnings)))
+    }
+
+    /// Pass 2: write the items, a bounded batch per store job. Returns the sorted
+    /// line hashes of the valid rows.
+    fn second_pass(&self, job: &Job, limits: csv::Limits) -> Result<Vec<u64>, Error> {
+        let input = BufReader::new(File::open(files::upload_path(&self.store, job.id)).map_err(Error::internal)?);
+        let mut hashes = Vec::new();
+        let mut batch: Vec<Item> = Vec::with_capacity(ITEMS_PER_JOB);
+        let mut failure = None;
+        let job_id = job.id;
+        let skip_invalid = job.options.skip_invalid;
+        let mut flush = |batch: &mut Vec<Item>| {
+            let items = std::mem::take(batch);
+            if let Err(e) = self.store.writer.run_blocking(move |tx| {
+                for item in &items {
+                    tx.put(TreeId::Items, &keys::item(job_id, item.line), item)?;
+                }
+                Ok::<(), Error>(())
+            }) {
+                failure.get_or_insert(e);
+            }
+        };
+        let result = csv::validate(input, job.currency, limits, |event| {
+            let item = match event {
+                Event::Valid(row) => {
+                    hashes.push(line_hash(row.msisdn, row.amount, row.reference.as_deref()));
+                    new_item(job_id, row)
+                }
+                Event::Invalid { line, raw, problems } if skip_invalid => invalid_item(job_id, line, raw, &problems),
+                _ => return,
+            };
+            batch.push(item);
+            if batch.len() >= ITEMS_PER_JOB {
+                flush(&mut batch);
+            }
+        });
+        flush(&mut batch);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        result
+            .map_err(|Fatal(p)| Error::internal(format!("second pass disagrees with the first: {}", describe(&p))))?;
+        hashes.sort_unstable();
+        Ok(hashes)
+    }
+
+    fn finish_ingest(self: &Arc<Self>, job_id: Uuid, summary: Summary, warnings: Vec<String>) -> Result<(), Error> {
+        let key = self.audit_key.clone();
+        let approval = self.limits.bulk.approval;
+        self.store.writer.run_blocking(move |tx| {
+            let mut job = load_job(tx, job_id)?;
+            if job.status != JobStatus::Pending {
+                return Ok(());
+            }
+            job.rows = summary.rows;
+            job.columns = summary.columns.clone();
+            job.problems = summary.invalid;
+            job.counts = [0; 7];
+            job.amounts = [0; 7];
+            job.counts[ItemStatus::Pending.index()] = summary.valid;
+            job.amounts[ItemStatus::Pending.index()] = summary.valid_total;
+            job.counts[ItemStatus::Invalid.index()] = summary.invalid;
+            job.content_hash = Some(summary.content_hash);
+            job.warnings = warnings;
+            job.status = JobStatus::AwaitingApproval;
+            tx.put_raw(TreeId::JobsByHash, &keys::job_hash(&job.source, &summary.content_hash), job_id.as_bytes());
+            save_job(tx, &job)?;
+            let details = json!({ "rows": summary.rows, "valid": summary.valid, "invalid": summary.invalid });
+            audit::append(
+                tx,
+                &key,
+                Draft {
+                    actor: "system".into(),
+                    action: "JOB_VALIDATED".into(),
+                    target: Some(job_id.to_string()),
+                    details,
+                },
+            )?;
+            Ok::<(), Error>(())
+        })?;
+        if !approval {
+            self.auto_approve(job_id);
+        }
+        Ok(())
+    }
+
+    /// The earlier job (same wallet, last 30 days, not failed or rejected) with this content.
+    fn duplicate_content(&self, job: &Job, hash: &[u8; 32]) -> Result<Option<Uuid>, Error> {
+        let Some(raw) = self.store.raw(TreeId::JobsByHash, &keys::job_hash(&job.source, hash))? else {
+            return Ok(None);
+        };
+        let earlier = Uuid::from_slice(&raw).map_err(Error::internal)?;
+        let Some(other) = self.store.record::<Job>(TreeId::Jobs, earlier.as_bytes())? else { return Ok(None) };
+        let recent = now().micros_since(other.created_at) < DUPLICATE_WINDOW_MICROS;
+        let counts = !matches!(other.status, JobStatus::Failed | JobStatus::Rejected);
+        Ok((other.id != job.id && recent && counts).then_some(earlier))
+    }
+
+    /// Marks a job FAILED with a reason (validation problems, fatal errors).
+    pub fn fail_job(&self, job_id: Uuid, code: &str, why: &str) -> Result<(), Error> {
+        let key = self.audit_key.clone();
+        let reason = format!("{code}: {why}");
+        self.store.writer.run_blocking(move |tx| {
+            let mut job = load_job(tx, job_id)?;
+            if job.status.is_final() {
+                return Ok(());
+            }
+            debug_assert_eq!(job.reserved_remaining, 0, "only jobs holding no reservation fail");
+            job.status = JobStatus::Failed;
+            job.reason = Some(reason.clone());
+            job.finished_at = Some(tx.now());
+            save_job(tx, &job)?;
+            audit::append(
+                tx,
+                &key,
+                Draft {
+                    actor: "system".into(),
+                    action: "JOB_FAILED".into(),
+                    target: Some(job_id.to_string()),
+                    details: json!({ "reason": reason }),
+                },
+            )?;
+            Ok::<(), Error>(())
+        })
+    }
+}
+
+fn describe(p: &Problem) -> String {
+    match &p.field {
+        Some(field) => format!("line {}, {field}: {} ({})", p.line, p.message, p.code),
+        None => format!("line {}: {} ({})", p.line, p.message, p.code),
+    }
+}
+
+fn new_item(job: Uuid, row: Row) -> Item {
+    Item {
+        line: row.line,
+        msisdn: Some(row.msisdn),
+        amount: row.amount,
+        raw: Vec::new(),
+        reference: row.reference,
+        name: row.name,
+        note: row.note,
+        status: ItemStatus::Pending,
+        route: None,
+        transfer_id: item_transfer_id(job, row.line, 0),
+        sdk_transfer_id: None,
+        error: None,
+        attempts: 0,
+        updated_at: now(),
+        completed_at: None,
+    }
+}
+
+fn invalid_item(job: Uuid, line: u32, raw: Vec<String>, problems: &[Problem]) -> Item {
+    let first = problems.first();
+    Item {
+        line,
+        msisdn: None,
+        amount: 0,
+        raw,
+        reference: None,
+        name: None,
+        note: None,
+        status: ItemStatus::Invalid,
+        route: None,
+        transfer_id: item_transfer_id(job, line, 0),
+        sdk_transfer_id: None,
+        error: first.map(|p| crate::ledger::TransferError {
+            code: p.code.into(),
+            message: describe(p),
+            retryable: false,
+        }),
+        attempts: 0,
+        updated_at: now(),
+        completed_at: None,
+    }
+}

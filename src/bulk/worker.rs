@@ -1,0 +1,255 @@
+//! The bulk worker pool (SPEC §5): a dispatcher hands PENDING items of PROCESSING jobs
+//! to `SYSGP_BULK_WORKERS` threads, a small chunk per job in turn (fair sharing), at
+//! most `SYSGP_BULK_RATE_PER_SEC`. Claims live in memory only: after a restart every
+//! unfinished item is PENDING again. Each worker marks its item PROCESSING durably,
+//! calls the SDK synchronously through the core client, and records the outcome.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::breaker::{Breaker, Trip};
+use super::items::{self, Started};
+use super::model::{Item, ItemStatus, Job, JobStatus};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ledger::{SdkPhase, Transfer};
+use crate::sdk::SdkMode;
+use crate::store::TreeId;
+
+/// Items claimed from one job per turn: small, so that jobs share the pool.
+const CHUNK: usize = 16;
+/// How often the dispatcher looks for newly runnable jobs when nobody wakes it.
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// Completions counted for the rate and ETA.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// One item handed to a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Claim {
+    job: Uuid,
+    line: u32,
+}
+
+#[derive(Default)]
+struct PoolState {
+    claimed: HashSet<Claim>,
+    cursors: HashMap<Uuid, u32>,
+    breakers: HashMap<Uuid, Breaker>,
+    done: HashMap<Uuid, VecDeque<Instant>>,
+    woken: bool,
+}
+
+/// Shared state of the pool: claims, per-job cursors, breakers and rates.
+#[derive(Default)]
+pub struct BulkPool {
+    state: Mutex<PoolState>,
+    signal: Condvar,
+}
+
+impl BulkPool {
+    /// Tells the dispatcher that work may be waiting (approve, resume, retry).
+    pub fn wake(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.woken = true;
+        }
+        self.signal.notify_all();
+    }
+
+    /// Forgets a job's breaker history (on resume).
+    pub fn reset_breaker(&self, job: Uuid) {
+        if let Ok(mut s) = self.state.lock() {
+            s.breakers.remove(&job);
+        }
+    }
+
+    /// Items finished per second over the last seconds, for a job.
+    pub fn rate(&self, job: Uuid) -> f64 {
+        let Ok(mut s) = self.state.lock() else { return 0.0 };
+        let Some(times) = s.done.get_mut(&job) else { return 0.0 };
+        let now = Instant::now();
+        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+            times.pop_front();
+        }
+        match times.front() {
+            Some(first) if times.len() > 1 => times.len() as f64 / now.duration_since(*first).as_secs_f64().max(1.0),
+            _ => 0.0,
+        }
+    }
+
+    fn finished(&self, claim: Claim) {
+        if let Ok(mut s) = self.state.lock() {
+            s.claimed.remove(&claim);
+            s.done.entry(claim.job).or_default().push_back(Instant::now());
+        }
+    }
+
+    fn release(&self, claim: Claim) {
+        if let Ok(mut s) = self.state.lock() {
+            s.claimed.remove(&claim);
+        }
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let Ok(guard) = self.state.lock() else { return };
+        if let Ok((mut s, _)) = self.signal.wait_timeout_while(guard, timeout, |s| !s.woken) {
+            s.woken = false;
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the dispatcher and the workers.
+    pub fn start_bulk(self: &Arc<Self>) -> std::io::Result<Vec<JoinHandle<()>>> {
+        let workers = self.limits.bulk.workers;
+        let (sender, receiver) = sync_channel::<Claim>(workers * 2);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut threads = Vec::with_capacity(workers + 1);
+        for i in 0..workers {
+            let (engine, rx) = (self.clone(), receiver.clone());
+            threads.push(std::thread::Builder::new().name(format!("sysgp-bulk-{i}")).spawn(move || engine.work(&rx))?);
+        }
+        let engine = self.clone();
+        threads
+            .push(std::thread::Builder::new().name("sysgp-dispatch".into()).spawn(move || engine.dispatch(&sender))?);
+        Ok(threads)
+    }
+
+    fn dispatch(&self, sender: &SyncSender<Claim>) {
+        let mut limiter = self.limits.bulk.rate_per_sec.map(RateLimiter::new);
+        while !self.is_stopping() {
+            let jobs = match self.runnable_jobs() {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    log::error!("bulk dispatcher: {e}");
+                    Vec::new()
+                }
+            };
+            let mut handed = 0;
+            for job in jobs {
+                for claim in self.next_claims(job) {
+                    if let Some(l) = limiter.as_mut() {
+                        l.wait();
+                    }
+                    if sender.send(claim).is_err() {
+                        return;
+                    }
+                    handed += 1;
+                }
+            }
+            if handed == 0 {
+                self.bulk.wait(IDLE_WAIT);
+            }
+        }
+    }
+
+    /// PROCESSING jobs with PENDING items.
+    fn runnable_jobs(&self) -> Result<Vec<Uuid>, Error> {
+        let jobs: Vec<Job> = self.store.scan_tree(TreeId::Jobs)?;
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Processing && j.counts[ItemStatus::Pending.index()] > 0)
+            .map(|j| j.id)
+            .collect())
+    }
+
+    /// The next few unclaimed PENDING items of a job after its cursor (wrapping once).
+    fn next_claims(&self, job: Uuid) -> Vec<Claim> {
+        let Ok(mut state) = self.bulk.state.lock() else { return Vec::new() };
+        let after = state.cursors.get(&job).copied().unwrap_or(0);
+        let claimed = &state.claimed;
+        let pending = |i: &Item| i.status == ItemStatus::Pending && !claimed.contains(&Claim { job, line: i.line });
+        let mut found: Vec<Item> = self.store.items(job, after, CHUNK, pending).unwrap_or_default();
+        if found.is_empty() && after > 0 {
+            found = self.store.items(job, 0, CHUNK, pending).unwrap_or_default();
+        }
+        let claims: Vec<Claim> = found.iter().map(|i| Claim { job, line: i.line }).collect();
+        state.cursors.insert(job, claims.last().map_or(0, |c| c.line));
+        state.claimed.extend(claims.iter().copied());
+        claims
+    }
+
+    fn work(&self, receiver: &Mutex<Receiver<Claim>>) {
+        while !self.is_stopping() {
+            let claim = match receiver.lock().map(|rx| rx.recv_timeout(IDLE_WAIT)) {
+                Ok(Ok(claim)) => claim,
+                Ok(Err(RecvTimeoutError::Timeout)) => continue,
+                _ => return,
+            };
+            match self.process_claim(claim) {
+                Ok(Some(t)) => {
+                    self.bulk.finished(claim);
+                    self.observe(claim.job, &t);
+                }
+                Ok(None) => self.bulk.release(claim),
+                Err(e) => {
+                    log::error!("bulk item {} line {}: {e}", claim.job, claim.line);
+                    self.bulk.release(claim);
+                }
+            }
+        }
+    }
+
+    /// Starts the item and, for a payee elsewhere, pays it through the SDK.
+    fn process_claim(&self, claim: Claim) -> Result<Option<Transfer>, Error> {
+        let first_phase = if self.sdk.mode() == SdkMode::Auto { SdkPhase::FinalSent } else { SdkPhase::Reserved };
+        let key = self.audit_key.clone();
+        let started =
+            self.store.writer.run_blocking(move |tx| items::start(tx, &key, claim.job, claim.line, first_phase))?;
+        match started {
+            Started::Skip => Ok(None),
+            Started::Done => Ok(self.store.transfer(self.current_transfer(claim)?)?),
+            Started::CallSdk(t) => self.pay_reserved(*t).map(Some),
+        }
+    }
+
+    fn current_transfer(&self, claim: Claim) -> Result<Uuid, Error> {
+        let item: Item = self
+            .store
+            .record(TreeId::Items, &crate::store::keys::item(claim.job, claim.line))?
+            .ok_or_else(|| Error::internal("item vanished"))?;
+        Ok(item.transfer_id)
+    }
+
+    /// Feeds the breaker; pauses the job when it trips.
+    fn observe(&self, job: Uuid, t: &Transfer) {
+        let trip = {
+            let Ok(mut state) = self.bulk.state.lock() else { return };
+            let b = self.limits.bulk;
+            let breaker = state.breakers.entry(job).or_insert_with(|| Breaker::new(b));
+            breaker.observe(t)
+        };
+        if let Some(Trip(reason)) = trip {
+            log::warn!("circuit breaker paused job {job}: {reason}");
+            match self.pause_job_blocking("system", job, format!("circuit breaker: {reason}")) {
+                Ok(_) | Err(Error { kind: crate::error::ErrorKind::Conflict, .. }) => {}
+                Err(e) => log::error!("pausing job {job}: {e}"),
+            }
+            self.bulk.reset_breaker(job);
+        }
+    }
+}
+
+/// Spaces item starts to at most `per_sec` per second.
+struct RateLimiter {
+    interval: Duration,
+    next: Instant,
+}
+
+impl RateLimiter {
+    fn new(per_sec: u32) -> RateLimiter {
+        RateLimiter { interval: Duration::from_secs(1) / per_sec.max(1), next: Instant::now() }
+    }
+
+    fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        }
+        self.next = self.next.max(now) + self.interval;
+    }
+}
