@@ -63,10 +63,16 @@ pub fn serve(config: Config) -> ExitCode {
             Err(e) => return fail(e),
         };
         log::info!("sysgp {} serving on http://{}", env!("CARGO_PKG_VERSION"), server.addr);
+        crate::notify::notify("READY=1\nSTATUS=serving");
         stop_signal().await;
-        log::info!("stopping: no new requests; finishing in-flight work");
-        server.stop().await;
-        log::info!("stopped");
+        crate::notify::notify("STOPPING=1");
+        log::info!("stopping: no new requests or bulk items; finishing in-flight work");
+        // In-flight SDK calls end within their own timeout; five seconds more to commit.
+        let grace = config.sdk_timeout + std::time::Duration::from_secs(5);
+        match tokio::time::timeout(grace, server.stop()).await {
+            Ok(()) => log::info!("stopped: every acknowledged change is durable"),
+            Err(_) => log::warn!("stop took longer than {} s; exiting with work still in flight", grace.as_secs()),
+        }
         ExitCode::SUCCESS
     })
 }

@@ -24,6 +24,8 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod metrics;
+pub mod notify;
 pub mod sdk;
 pub mod store;
 pub mod transfers;

@@ -79,6 +79,7 @@ impl Engine {
         let audited_name = if valid_name { name.clone() } else { "<invalid>".to_owned() };
         let details = json!({ "address": address.map(|a| a.to_string()) });
         if let Some(retry) = self.security.throttle.blocked(&name, address) {
+            crate::metrics::inc("sysgp_login_attempts_total", &[("result", "throttled")]);
             self.audit_event(&audited_name, "LOGIN_THROTTLED", Some(audited_name.clone()), details).await?;
             return Err(Error::new(ErrorKind::TooMany, "TOO_MANY_ATTEMPTS", "too many failed logins; try again later")
                 .with_retry_after(retry));
@@ -92,11 +93,13 @@ impl Engine {
             Some(u) if matches && !u.disabled => u,
             _ => {
                 self.security.throttle.failed(&name, address);
+                crate::metrics::inc("sysgp_login_attempts_total", &[("result", "failed")]);
                 self.audit_event(&audited_name, "LOGIN_FAILED", Some(audited_name.clone()), details).await?;
                 return Err(invalid_credentials());
             }
         };
         self.security.throttle.succeeded(&name);
+        crate::metrics::inc("sysgp_login_attempts_total", &[("result", "ok")]);
         self.open_session(user, details).await
     }
 

@@ -15,6 +15,47 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
 }
 
+/// Jobs by status, their items by status, the items rate, breaker-paused jobs.
+fn bulk_gauges(out: &mut String, engine: &crate::engine::Engine) -> Result<(), Error> {
+    use crate::bulk::model::{ItemStatus, Job, JobStatus};
+    let jobs: Vec<Job> = engine.store.scan_tree(crate::store::TreeId::Jobs)?;
+    let _ = writeln!(out, "# HELP sysgp_bulk_jobs Bulk jobs by status.\n# TYPE sysgp_bulk_jobs gauge");
+    for s in JobStatus::ALL {
+        let _ = writeln!(
+            out,
+            "sysgp_bulk_jobs{{status=\"{}\"}} {}",
+            s.as_str(),
+            jobs.iter().filter(|j| j.status == s).count()
+        );
+    }
+    let _ = writeln!(out, "# HELP sysgp_bulk_items Items of all jobs by status.\n# TYPE sysgp_bulk_items gauge");
+    for s in ItemStatus::ALL {
+        let _ = writeln!(
+            out,
+            "sysgp_bulk_items{{status=\"{}\"}} {}",
+            s.as_str(),
+            jobs.iter().map(|j| j.counts[s.index()]).sum::<u64>()
+        );
+    }
+    let rate: f64 =
+        jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| engine.bulk.rate(j.id)).sum::<f64>() + 0.0;
+    metric(
+        out,
+        "sysgp_bulk_items_per_second",
+        "gauge",
+        "Items finished per second over the last seconds, all jobs.",
+        rate,
+    );
+    let tripped = jobs
+        .iter()
+        .filter(|j| {
+            j.status == JobStatus::Paused && j.reason.as_deref().is_some_and(|r| r.starts_with("circuit breaker"))
+        })
+        .count();
+    metric(out, "sysgp_bulk_breaker_open_jobs", "gauge", "Jobs paused by the circuit breaker.", tripped);
+    Ok(())
+}
+
 /// `GET /metrics`.
 pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
     let engine = &ctx.state.engine;
@@ -30,7 +71,7 @@ pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
         &mut out,
         "sysgp_store_batches_total",
         "counter",
-        "Store batches committed (one fdatasync each).",
+        "Store batches committed (one sled transaction each).",
         stats.batches.load(Ordering::Relaxed),
     );
     metric(
@@ -98,6 +139,17 @@ pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
         "1 when recovery is done and the invariants held.",
         u8::from(engine.is_ready()),
     );
+    if let Ok(Some(head)) = crate::auth::audit_head(&engine.store) {
+        let _ = writeln!(
+            out,
+            "# HELP sysgp_audit_head_seq Sequence number of the audit chain head (labels: its MAC and key id).\n# TYPE sysgp_audit_head_seq gauge\nsysgp_audit_head_seq{{mac=\"{}\",key_id=\"{}\"}} {}",
+            hex::encode(head.mac),
+            head.key_id,
+            head.seq
+        );
+    }
+    bulk_gauges(&mut out, engine)?;
+    crate::metrics::render(&mut out);
     let mut r = Response::new(out.into());
     *r.status_mut() = StatusCode::OK;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));

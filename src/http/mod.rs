@@ -237,6 +237,13 @@ async fn drain(mut body: BodyStream, reply: &mut Response) {
 /// One line per request: method, route pattern (never the path: it may hold an
 /// MSISDN), status, latency, request id.
 fn log_request(method: &Method, pattern: &str, reply: &Response, started: Instant, request_id: &str) {
+    let took = started.elapsed();
+    let status = reply.status().as_u16().to_string();
+    crate::metrics::inc(
+        "sysgp_http_requests_total",
+        &[("method", method.as_str()), ("route", pattern), ("status", &status)],
+    );
+    crate::metrics::observe("sysgp_http_request_duration_seconds", &[("route", pattern)], took);
     log::info!(
         target: "sysgp::http",
         "{method} {pattern} {} {:.1}ms id={request_id}",

@@ -151,6 +151,19 @@ impl SdkClient {
     }
 
     fn exchange(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Exchange {
+        let started = std::time::Instant::now();
+        let exchange = self.exchange_untimed(method, path, body);
+        let outcome = match &exchange {
+            Exchange::Replied { status, .. } => format!("{}xx", status / 100),
+            Exchange::NotConnected(_) => "unreachable".into(),
+            Exchange::Lost(_) => "lost".into(),
+        };
+        crate::metrics::inc("sysgp_sdk_requests_total", &[("method", method), ("outcome", &outcome)]);
+        crate::metrics::observe("sysgp_sdk_request_duration_seconds", &[("method", method)], started.elapsed());
+        exchange
+    }
+
+    fn exchange_untimed(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Exchange {
         let agent = if method == "GET" { &self.reads } else { &self.money };
         let url = self.url(path);
         let result = match (method, body) {

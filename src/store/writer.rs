@@ -382,6 +382,7 @@ fn sync(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {
     stats.flush_micros.fetch_add(fsync_started.duration_since(started).as_micros() as u64, Ordering::Relaxed);
     inner.db_file.sync_data().map_err(StoreError::Io)?;
     stats.fsync_micros.fetch_add(fsync_started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    crate::metrics::observe("sysgp_fsync_duration_seconds", &[], started.elapsed());
     stats.syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

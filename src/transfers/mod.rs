@@ -120,6 +120,7 @@ pub(crate) fn audit_transfer(
     action: &str,
     t: &Transfer,
 ) -> Result<(), Error> {
+    crate::metrics::inc("sysgp_transfers_total", &[("route", t.route.as_str()), ("status", t.status.as_str())]);
     let draft = Draft {
         actor: actor.to_owned(),
         action: action.to_owned(),

@@ -7,6 +7,7 @@ mod bulk;
 mod cli;
 mod crash;
 mod idempotency;
+mod metrics;
 mod sdk_outcomes;
 mod security;
 mod support;
