@@ -53,6 +53,8 @@ pub enum AdminRequest {
     AuditVerify,
     /// `sysgp check --live`.
     Check,
+    /// `sysgp backup FILE`: the reply is the backup stream itself.
+    Backup,
 }
 
 /// Where the socket lives: `$RUNTIME_DIRECTORY/admin.sock` under systemd, else
@@ -88,6 +90,7 @@ pub async fn execute(engine: &Arc<Engine>, actor: &Actor, req: AdminRequest) -> 
             .map_err(Error::internal)??;
             serde_json::to_value(report).map_err(Error::internal)
         }
+        AdminRequest::Backup => Err(Error::invalid("BAD_REQUEST", "backup streams its reply")),
         AdminRequest::Check => {
             let store = engine.store.clone();
             let report = tokio::task::spawn_blocking(move || check_store(&store)).await.map_err(Error::internal)??;
@@ -126,7 +129,12 @@ async fn answer(engine: Arc<Engine>, stream: UnixStream) -> std::io::Result<()> 
     let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(REQUEST_BYTES_MAX)).read_line(&mut line).await?;
+    let mut reader = BufReader::new(read);
+    (&mut reader).take(REQUEST_BYTES_MAX).read_line(&mut line).await?;
+    if let Ok(AdminRequest::Backup) = serde_json::from_str::<AdminRequest>(&line) {
+        let stream = reader.into_inner().reunite(write).map_err(std::io::Error::other)?.into_std()?;
+        return stream_backup(engine, stream, uid).await;
+    }
     let reply = match serde_json::from_str::<AdminRequest>(&line) {
         Ok(req) => match execute(&engine, &Actor::new(format!("cli:{uid}")), req).await {
             Ok(result) => json!({ "ok": true, "result": result }),
@@ -136,6 +144,29 @@ async fn answer(engine: Arc<Engine>, stream: UnixStream) -> std::io::Result<()> 
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
+}
+
+/// Writes an online backup to the socket: the writer pauses (requests queue) while
+/// every tree and bulk file is copied.
+async fn stream_backup(engine: Arc<Engine>, stream: std::os::unix::net::UnixStream, uid: u32) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let report = tokio::task::spawn_blocking(move || {
+        let writer = engine.store.writer.clone();
+        crate::backup::write_backup(&engine.store, stream, || writer.pause_blocking().map(Some))
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    match report {
+        Ok(r) => log::info!(
+            "backup by cli:{uid}: {} entries, {} files, {} bytes; writes paused {} ms",
+            r.entries,
+            r.files,
+            r.bytes,
+            r.pause.as_millis()
+        ),
+        Err(e) => log::error!("backup by cli:{uid} failed: {e}"),
+    }
+    Ok(())
 }
 
 /// Sends one command to a running server. `Ok(None)` when no server answers there.

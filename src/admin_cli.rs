@@ -241,3 +241,63 @@ pub fn rotate_audit_key(engine: &Arc<Engine>, old_secret: &[u8]) -> Result<u64, 
         .run_blocking(move |tx| crate::auth::audit::append_rotation(tx, &old, &new, &actor).map(|e| e.seq))
         .map_err(|e| e.to_string())
 }
+
+/// `sysgp backup FILE`: through the running server (online, the writer pauses) or on
+/// the stopped store.
+pub fn backup(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> ExitCode {
+    let mut config = match config(vars) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    match backup_to(&config, &args.file) {
+        Ok((bytes, pause, online)) => {
+            let how =
+                if online { format!("online; writes paused {} ms", pause.as_millis()) } else { "offline".to_owned() };
+            println!("ok: {bytes} bytes written to {} ({how})", args.file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.file);
+            fail(e)
+        }
+    }
+}
+
+fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), String> {
+    use std::io::Write;
+    let socket = admin::socket_path(&config.data_dir);
+    let mut out = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&socket) {
+        stream.write_all(b"{\"cmd\":\"backup\"}\n").map_err(|e| e.to_string())?;
+        let bytes = std::io::copy(&mut stream, &mut out).map_err(|e| e.to_string())?;
+        out.sync_all().map_err(|e| e.to_string())?;
+        let pause =
+            crate::backup::reported_pause(file).ok_or("the server's backup stream ended early (see its log)")?;
+        return Ok((bytes, pause, true));
+    }
+    check_owner(&config.data_dir)?;
+    let store = Store::open(&config.data_dir, config.cache_mb).map_err(|e| e.to_string())?;
+    let report = crate::backup::write_backup(&store, &mut out, || Ok(None)).map_err(|e| e.to_string())?;
+    out.sync_all().map_err(|e| e.to_string())?;
+    let closed = store.writer.closed_signal();
+    drop(store);
+    closed.wait(Duration::from_secs(10));
+    Ok((report.bytes, report.pause, false))
+}
+
+/// `sysgp restore FILE`: only into an empty directory, then `sysgp check`.
+pub fn restore(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> ExitCode {
+    let config = match config(vars) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let dir = args.data_dir.clone().unwrap_or(config.data_dir.clone());
+    match crate::backup::restore(&args.file, &dir, config.cache_mb) {
+        Ok(entries) => println!("restored {entries} entries into {}", dir.display()),
+        Err(e) => return fail(e),
+    }
+    crate::commands::check(crate::cli::CheckArgs { data_dir: Some(dir), live: false }, vars)
+}

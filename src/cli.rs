@@ -34,6 +34,20 @@ pub enum Command {
     /// Verify or rotate the audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Copy every tree and bulk file into FILE (online: writes pause, none is refused).
+    Backup(BackupArgs),
+    /// Fill an empty data directory from a backup, then check it.
+    Restore(BackupArgs),
+}
+
+/// `sysgp backup FILE` / `sysgp restore FILE`.
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Data directory (default: SYSGP_DATA_DIR or ./data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `sysgp user …`: the password comes from a prompt, or from stdin's first line when

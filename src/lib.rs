@@ -14,6 +14,7 @@ pub mod admin;
 pub mod admin_cli;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod bulk;
 pub mod check;
 pub mod cli;

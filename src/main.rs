@@ -38,5 +38,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check(args, &vars),
         Command::User(cmd) => admin_cli::user(cmd, &vars),
         Command::Audit(cmd) => admin_cli::audit(cmd, &vars),
+        Command::Backup(args) => admin_cli::backup(args, &vars),
+        Command::Restore(args) => admin_cli::restore(args, &vars),
     }
 }

@@ -64,10 +64,13 @@ impl Engine {
             amount_max: self.limits.amount_max_minor(job.currency),
             total_max: major_to_minor(b.total_max, job.currency),
         };
-        let (summary, warnings) = match self.first_pass(&job, limits)? {
+        let FirstPass { summary, warnings, control } = match self.first_pass(&job, limits)? {
             Ok(found) => found,
             Err(Fatal(p)) => return self.fail_job(job_id, p.code, &describe(&p)),
         };
+        if let Some(p) = control {
+            return self.fail_job(job_id, p.code, &describe(&p));
+        }
         if summary.invalid > 0 && !job.options.skip_invalid {
             let why = format!(
                 "{} of {} rows are invalid; nothing will be paid (see the report, or upload with skip_invalid)",
@@ -90,12 +93,13 @@ impl Engine {
     }
 
     /// Pass 1: validate the whole file, writing the report.
-    fn first_pass(&self, job: &Job, limits: csv::Limits) -> Result<Result<(Summary, Vec<String>), Fatal>, Error> {
+    fn first_pass(&self, job: &Job, limits: csv::Limits) -> Result<Result<FirstPass, Fatal>, Error> {
         let input = BufReader::new(File::open(files::upload_path(&self.store, job.id)).map_err(Error::internal)?);
         let report_path = files::report_path(&self.store, job.id);
         let mut report = BufWriter::new(File::create(&report_path).map_err(Error::internal)?);
         let mut io_error = None;
         let mut warnings = Vec::new();
+        let mut control = None;
         let mut write = |p: &Problem, severity: &str| {
             let line =
                 json!({ "line": p.line, "field": p.field, "code": p.code, "message": p.message, "severity": severity });
@@ -104,7 +108,15 @@ impl Engine {
             }
         };
         let result = csv::validate(input, job.currency, limits, |event| match event {
-            Event::Invalid { problems, .. } => problems.iter().for_each(|p| write(p, "error")),
+            Event::Invalid { problems, .. } => {
+                for p in &problems {
+                    write(p, "error");
+                }
+                // A control line that disagrees condemns the whole file, skip_invalid or not.
+                if let Some(p) = problems.iter().find(|p| p.code.starts_with("CONTROL_")) {
+                    control.get_or_insert(p.clone());
+                }
+            }
             Event::Warning(p) => {
                 if warnings.len() < WARNINGS_KEPT {
                     warnings.push(describe(&p));
@@ -121,7 +133,7 @@ impl Engine {
         }
         let file = report.into_inner().map_err(|e| Error::internal(e.error()))?;
         file.sync_all().map_err(Error::internal)?;
-        Ok(result.map(|summary| (summary, warnings)))
+        Ok(result.map(|summary| FirstPass { summary, warnings, control }))
     }
 
     /// Pass 2: write the items, a bounded batch per store job. Returns the sorted
@@ -247,6 +259,13 @@ impl Engine {
             Ok::<(), Error>(())
         })
     }
+}
+
+/// What the first pass learnt.
+struct FirstPass {
+    summary: Summary,
+    warnings: Vec<String>,
+    control: Option<Problem>,
 }
 
 fn describe(p: &Problem) -> String {

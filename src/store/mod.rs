@@ -17,7 +17,7 @@ pub use codec::SCHEMA_VERSION;
 pub use keys::OrderKey;
 pub use read::{AccountQuery, Page, TransferQuery};
 pub use repo::{IdempotencyRecord, ReferenceRecord, StoredReply};
-pub use writer::{ClosedSignal, WriteTx, Writer, WriterStats};
+pub use writer::{ClosedSignal, PauseGuard, WriteTx, Writer, WriterStats};
 
 /// Every tree of the store. The discriminant indexes `StoreInner::trees`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,8 +193,11 @@ impl Store {
         let db =
             sled::Config::new().path(dir).cache_capacity(cache_mb.saturating_mul(1024 * 1024)).open().map_err(|e| {
                 match e {
+                    // sled reports its file lock as an IO error with this text.
                     sled::Error::Io(io)
-                        if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) =>
+                        if io.kind() == std::io::ErrorKind::WouldBlock
+                            || io.raw_os_error() == Some(11)
+                            || io.to_string().contains("could not acquire lock") =>
                     {
                         StoreError::Locked(dir.to_path_buf())
                     }
@@ -246,4 +249,36 @@ fn check_schema(inner: &StoreInner, fresh: bool) -> Result<(), StoreError> {
 /// fsyncs a directory so that files created in it survive a crash.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::Io)
+}
+
+impl Store {
+    /// Calls `f` for every entry of every tree, tree by tree (backups). Run it while the
+    /// writer is paused (or the store is offline) for a consistent copy.
+    pub fn for_each_entry(
+        &self,
+        mut f: impl FnMut(TreeId, &[u8], &[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for id in TreeId::ALL {
+            for entry in self.inner.tree(id).iter() {
+                let (k, v) = entry?;
+                f(id, &k, &v).map_err(StoreError::Io)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Writes one entry directly, bypassing the writer: only for restoring a backup
+    /// into a fresh store before it serves anything.
+    pub fn restore_entry(&self, tree: TreeId, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.inner.tree(tree).insert(key, value)?;
+        Ok(())
+    }
+
+    /// Flushes and fdatasyncs (after a restore).
+    pub fn sync_now(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        self.inner.db_file.sync_data().map_err(StoreError::Io)
+    }
 }

@@ -33,6 +33,33 @@ const BATCH_WRITES_MAX: usize = 2048;
 type Reply = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> Reply + Send>;
 
+/// What the writer receives: a job, or a request to pause once everything before it is
+/// durable (online backups).
+enum Msg {
+    Job(Job),
+    Pause(PauseRequest),
+}
+
+/// Signals `paused` once the store is durable and idle, then waits for `resume`.
+struct PauseRequest {
+    paused: std::sync::mpsc::Sender<()>,
+    resume: std::sync::mpsc::Receiver<()>,
+}
+
+/// Holds the writer paused (every earlier change durable, no new one applied) until
+/// dropped. Jobs submitted meanwhile queue; none is refused.
+pub struct PauseGuard {
+    resume: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        if let Some(resume) = self.resume.take() {
+            let _ = resume.send(());
+        }
+    }
+}
+
 /// Counters for benchmarks and metrics.
 #[derive(Default, Debug)]
 pub struct WriterStats {
@@ -57,7 +84,7 @@ pub struct WriterStats {
 /// Handle for submitting jobs to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    sender: mpsc::Sender<Job>,
+    sender: mpsc::Sender<Msg>,
     /// Shared counters.
     pub stats: Arc<WriterStats>,
     closed: ClosedSignal,
@@ -224,8 +251,20 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
     {
         let (job, reply) = Writer::job(f);
-        self.sender.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        self.sender.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)?;
         reply.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Pauses the writer once every change submitted before is durable; blocking (call
+    /// it from a worker thread). Returns when paused.
+    pub fn pause_blocking(&self) -> Result<PauseGuard, StoreError> {
+        let (paused, paused_rx) = std::sync::mpsc::channel();
+        let (resume, resume_rx) = std::sync::mpsc::channel();
+        self.sender
+            .blocking_send(Msg::Pause(PauseRequest { paused, resume: resume_rx }))
+            .map_err(|_| StoreError::WriterGone)?;
+        paused_rx.recv().map_err(|_| StoreError::WriterGone)?;
+        Ok(PauseGuard { resume: Some(resume) })
     }
 
     /// A signal that fires once the writer thread has ended (every `Writer` dropped).
@@ -241,7 +280,7 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
     {
         let (job, reply) = Writer::job(f);
-        self.sender.blocking_send(job).map_err(|_| StoreError::WriterGone)?;
+        self.sender.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)?;
         reply.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -254,7 +293,7 @@ struct Applied {
     writes: usize,
 }
 
-fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Job>, mut clock: Clock, stats: Arc<WriterStats>) {
+fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Msg>, mut clock: Clock, stats: Arc<WriterStats>) {
     // The syncer makes applied batches durable while the next batch is being applied:
     // one flush + fdatasync covers every batch applied since the previous one.
     let (to_syncer, applied) = std::sync::mpsc::channel::<Applied>();
@@ -266,9 +305,18 @@ fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Job>, mut clock: Clo
         Ok(handle) => handle,
         Err(e) => fatal(&StoreError::Io(e)),
     };
-    while let Some(first) = receiver.blocking_recv() {
+    let mut waiting: Option<Msg> = None;
+    while let Some(msg) = waiting.take().or_else(|| receiver.blocking_recv()) {
+        let first = match msg {
+            Msg::Job(job) => job,
+            Msg::Pause(request) => {
+                pause(&to_syncer, request);
+                continue;
+            }
+        };
         let started = Instant::now();
-        let (batch, replies) = apply_batch(&inner, first, &mut receiver, &mut clock);
+        let (batch, replies, pause_next) = apply_batch(&inner, first, &mut receiver, &mut clock);
+        waiting = pause_next.map(Msg::Pause);
         let writes = batch.writes;
         if writes > 0 {
             if let Err(e) = commit(&inner, batch, &mut clock, &stats) {
@@ -285,13 +333,27 @@ fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Job>, mut clock: Clo
     let _ = syncer.join();
 }
 
-/// Runs jobs until the queue is empty or the batch is full.
+/// Waits until the syncer has made everything before durable, tells the requester,
+/// and holds the writer until it is released.
+fn pause(to_syncer: &std::sync::mpsc::Sender<Applied>, request: PauseRequest) {
+    let paused = request.paused;
+    // An empty batch with `writes: 1` forces one more sync after everything queued.
+    let marker: Reply = Box::new(move || {
+        let _ = paused.send(());
+    });
+    if to_syncer.send(Applied { replies: vec![marker], writes: 1 }).is_err() {
+        fatal(&StoreError::WriterGone);
+    }
+    let _ = request.resume.recv();
+}
+
+/// Runs jobs until the queue is empty, the batch is full, or a pause is requested.
 fn apply_batch(
     inner: &StoreInner,
     first: Job,
-    receiver: &mut mpsc::Receiver<Job>,
+    receiver: &mut mpsc::Receiver<Msg>,
     clock: &mut Clock,
-) -> (Overlay, Vec<Reply>) {
+) -> (Overlay, Vec<Reply>, Option<PauseRequest>) {
     let mut batch = Overlay::new();
     let mut replies: Vec<Reply> = Vec::new();
     let mut next = Some(first);
@@ -311,9 +373,13 @@ fn apply_batch(
         if replies.len() >= BATCH_JOBS_MAX || batch.writes >= BATCH_WRITES_MAX {
             break;
         }
-        next = receiver.try_recv().ok();
+        match receiver.try_recv() {
+            Ok(Msg::Job(job)) => next = Some(job),
+            Ok(Msg::Pause(request)) => return (batch, replies, Some(request)),
+            Err(_) => {}
+        }
     }
-    (batch, replies)
+    (batch, replies, None)
 }
 
 /// Makes applied batches durable, then replies to their jobs, in order.

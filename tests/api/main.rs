@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod idempotency;
 mod metrics;
+mod ops;
 mod sdk_outcomes;
 mod security;
 mod support;
