@@ -57,13 +57,26 @@ pub enum AdminRequest {
     Backup,
 }
 
-/// Where the socket lives: `$RUNTIME_DIRECTORY/admin.sock` under systemd, else
-/// `<data dir>/admin.sock`.
+/// Where the server puts its socket: `$RUNTIME_DIRECTORY/admin.sock` under systemd,
+/// else `<data dir>/admin.sock`.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     match std::env::var("RUNTIME_DIRECTORY").ok().and_then(|d| d.split(':').next().map(PathBuf::from)) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join("admin.sock"),
         _ => data_dir.join("admin.sock"),
     }
+}
+
+/// Where the CLI looks for a running server: the server's own rule, then the systemd
+/// unit's runtime directory (`/run/sysgp`), since an operator's shell has no
+/// `$RUNTIME_DIRECTORY`.
+pub fn socket_candidates(data_dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![socket_path(data_dir)];
+    for p in [PathBuf::from("/run/sysgp/admin.sock"), data_dir.join("admin.sock")] {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Runs a command against an engine (socket or direct mode).
@@ -169,16 +182,15 @@ async fn stream_backup(engine: Arc<Engine>, stream: std::os::unix::net::UnixStre
     Ok(())
 }
 
-/// Sends one command to a running server. `Ok(None)` when no server answers there.
-pub fn send(path: &Path, req: &AdminRequest) -> std::io::Result<Option<Value>> {
+/// Connects to the first socket a server answers on, if any.
+pub fn connect(data_dir: &Path) -> Option<std::os::unix::net::UnixStream> {
+    socket_candidates(data_dir).iter().find_map(|p| std::os::unix::net::UnixStream::connect(p).ok())
+}
+
+/// Sends one command to a running server. `Ok(None)` when no server answers.
+pub fn send(data_dir: &Path, req: &AdminRequest) -> std::io::Result<Option<Value>> {
     use std::io::{BufRead, Write};
-    let mut stream = match std::os::unix::net::UnixStream::connect(path) {
-        Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e),
-    };
+    let Some(mut stream) = connect(data_dir) else { return Ok(None) };
     let line = serde_json::to_string(req).map_err(std::io::Error::other)?;
     stream.write_all(format!("{line}\n").as_bytes())?;
     let mut reply = String::new();

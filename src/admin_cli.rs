@@ -87,8 +87,7 @@ fn offline(config: &Config, secret: SecretKey) -> Result<Arc<Engine>, String> {
 
 /// Runs `req` through the socket, or on the store when no server answers.
 fn run(config: &Config, req: AdminRequest) -> Result<Value, String> {
-    let socket = admin::socket_path(&config.data_dir);
-    if let Some(reply) = admin::send(&socket, &req).map_err(|e| format!("admin socket {}: {e}", socket.display()))? {
+    if let Some(reply) = admin::send(&config.data_dir, &req).map_err(|e| format!("admin socket: {e}"))? {
         return if reply["ok"] == true {
             Ok(reply["result"].clone())
         } else {
@@ -171,7 +170,7 @@ pub fn check_live(vars: &HashMap<String, String>) -> ExitCode {
         Err(code) => return code,
     };
     let socket = admin::socket_path(&config.data_dir);
-    match admin::send(&socket, &AdminRequest::Check) {
+    match admin::send(&config.data_dir, &AdminRequest::Check) {
         Ok(Some(reply)) if reply["result"]["ok"] == true => {
             println!(
                 "ok: {} accounts, {} transfers, every invariant holds",
@@ -217,8 +216,7 @@ pub fn audit(cmd: AuditCommand, vars: &HashMap<String, String>) -> ExitCode {
 }
 
 fn rotate(config: &Config, old_key_file: &Path) -> Result<u64, String> {
-    let socket = admin::socket_path(&config.data_dir);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+    if admin::connect(&config.data_dir).is_some() {
         return Err("the service is running: stop it, rotate, then start it with the new SECRET_KEY".into());
     }
     let old = std::fs::read_to_string(old_key_file).map_err(|e| format!("{}: {e}", old_key_file.display()))?;
@@ -268,9 +266,8 @@ pub fn backup(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> E
 
 fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), String> {
     use std::io::Write;
-    let socket = admin::socket_path(&config.data_dir);
     let mut out = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&socket) {
+    if let Some(mut stream) = admin::connect(&config.data_dir) {
         stream.write_all(b"{\"cmd\":\"backup\"}\n").map_err(|e| e.to_string())?;
         let bytes = std::io::copy(&mut stream, &mut out).map_err(|e| e.to_string())?;
         out.sync_all().map_err(|e| e.to_string())?;
