@@ -90,7 +90,8 @@ impl Engine {
             return Ok(warnings);
         }
         let since = now().plus_micros(-DUPLICATE_WINDOW_MICROS);
-        for other in self.store.scan_back::<Uuid>(TreeId::JobsOrder, None).map_while(Result::ok) {
+        for raw in self.store.raw_values_back(TreeId::JobsOrder) {
+            let other = Uuid::from_slice(&raw?).map_err(Error::internal)?;
             let Some(other) = self.store.record::<Job>(TreeId::Jobs, other.as_bytes())? else { continue };
             if other.created_at < since {
                 break;

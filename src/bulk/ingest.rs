@@ -58,12 +58,7 @@ impl Engine {
         if job.status != JobStatus::Pending {
             return Ok(());
         }
-        let b = self.limits.bulk;
-        let limits = csv::Limits {
-            rows_max: b.rows_max,
-            amount_max: self.limits.amount_max_minor(job.currency),
-            total_max: major_to_minor(b.total_max, job.currency),
-        };
+        let limits = self.csv_limits(&job);
         let FirstPass { summary, warnings, control } = match self.first_pass(&job, limits)? {
             Ok(found) => found,
             Err(Fatal(p)) => return self.fail_job(job_id, p.code, &describe(&p)),
@@ -113,7 +108,7 @@ impl Engine {
                     write(p, "error");
                 }
                 // A control line that disagrees condemns the whole file, skip_invalid or not.
-                if let Some(p) = problems.iter().find(|p| p.code.starts_with("CONTROL_")) {
+                if let Some(p) = problems.iter().find(|p| matches!(p.code, "CONTROL_MISMATCH" | "CONTROL_FORMAT")) {
                     control.get_or_insert(p.clone());
                 }
             }
@@ -230,6 +225,15 @@ impl Engine {
         let recent = now().micros_since(other.created_at) < DUPLICATE_WINDOW_MICROS;
         let counts = !matches!(other.status, JobStatus::Failed | JobStatus::Rejected);
         Ok((other.id != job.id && recent && counts).then_some(earlier))
+    }
+
+    /// The validation limits of a job's currency.
+    pub fn csv_limits(&self, job: &Job) -> csv::Limits {
+        csv::Limits {
+            rows_max: self.limits.bulk.rows_max,
+            amount_max: self.limits.amount_max_minor(job.currency),
+            total_max: major_to_minor(self.limits.bulk.total_max, job.currency),
+        }
     }
 
     /// Marks a job FAILED with a reason (validation problems, fatal errors).

@@ -117,7 +117,10 @@ fn on_us(
     mut receiver: ledger::Account,
 ) -> Result<(), Error> {
     let mut source = existing_account(tx, &t.sender)?;
-    let refusal = if receiver.is_frozen() {
+    // A line paying the source wallet itself moves nothing (SPEC §3: sender ≠ receiver).
+    let refusal = if receiver.key == source.key {
+        Some(("SAME_ACCOUNT", "the payee is the job's source wallet".to_owned()))
+    } else if receiver.is_frozen() {
         Some(("ACCOUNT_FROZEN", format!("wallet {} is frozen", receiver.key)))
     } else if receiver.currency != t.currency {
         Some(("CURRENCY_MISMATCH", format!("wallet {} holds {}", receiver.key, receiver.currency)))

@@ -145,11 +145,9 @@ pub fn csv_chunk(engine: &Engine, job: &Job, after_line: u32, errors: bool) -> R
 /// rows, read again from the stored file.
 pub fn errors_from_file(engine: &Engine, job: &Job) -> Result<Vec<u8>, Error> {
     let file = std::fs::File::open(files::upload_path(&engine.store, job.id)).map_err(Error::internal)?;
-    let limits = super::csv::Limits {
-        rows_max: u64::MAX,
-        amount_max: crate::ledger::Minor::MAX,
-        total_max: crate::ledger::Minor::MAX,
-    };
+    // The job's own limits, so that rows refused for a limit are listed too; a file
+    // refused as a whole for a limit has no rows to list.
+    let limits = engine.csv_limits(job);
     let mut out = Vec::new();
     let mut columns = Vec::new();
     let mut failure = None;

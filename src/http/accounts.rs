@@ -55,6 +55,7 @@ pub async fn create(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `GET /api/v1/accounts/{msisdn}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
+    ctx.query_params(&[])?;
     let msisdn = path_msisdn(ctx)?;
     let account = ctx
         .state

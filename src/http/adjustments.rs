@@ -94,6 +94,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `GET /api/v1/adjustments/{id}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
+    ctx.query_params(&[])?;
     let id = id_param(ctx, "ADJUSTMENT_NOT_FOUND")?;
     Ok(response::json(StatusCode::OK, &adjust::view(&ctx.state.engine.adjustment(id)?)))
 }

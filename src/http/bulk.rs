@@ -196,6 +196,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `GET /api/v1/bulk/jobs/{id}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
+    ctx.query_params(&[])?;
     let engine = &ctx.state.engine;
     let job = engine.job(job_id(ctx)?)?;
     Ok(response::json(StatusCode::OK, &job_view(&job, engine.bulk.rate(job.id))))

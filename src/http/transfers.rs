@@ -97,6 +97,7 @@ pub async fn create(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `GET /api/v1/transfers/{id}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
+    ctx.query_params(&[])?;
     let id = Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("TRANSFER_NOT_FOUND", "no such transfer"))?;
     let store = &ctx.state.engine.store;
     let t = store.transfer(id)?.ok_or_else(|| Error::not_found("TRANSFER_NOT_FOUND", format!("no transfer {id}")))?;

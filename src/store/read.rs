@@ -322,3 +322,10 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Raw values of an index tree, newest key first (order indexes hold record keys).
+    pub fn raw_values_back(&self, tree: TreeId) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.inner.tree(tree).iter().rev().map(|r| r.map(|(_, v)| v.to_vec()).map_err(StoreError::from))
+    }
+}

@@ -4,6 +4,8 @@
 mod accounts;
 mod bad_input;
 mod bulk;
+mod bulk_files;
+mod bulk_flows;
 mod cli;
 mod crash;
 mod idempotency;

@@ -383,3 +383,85 @@ impl TestApp {
         }
     }
 }
+
+/// Bulk helpers shared by the bulk test modules.
+impl TestApp {
+    /// Uploads a bulk file as `name`, asserts `202` and returns the job id.
+    pub fn upload_job(&self, name: &str, file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> String {
+        let r = self.upload(name, file_name, csv, fields);
+        assert_eq!(r.status, 202, "upload {file_name}: {}", r.text);
+        r.body["job_id"].as_str().expect("job id").to_owned()
+    }
+
+    /// Waits until a job has left PENDING (its validation is over) and returns it.
+    pub fn job_validated(&self, id: &str) -> Value {
+        self.job_until(id, "validation", |j| j["status"] != "PENDING")
+    }
+
+    /// POSTs an operator action (`approve`, `pause`, …) on a job as `user`, empty JSON body.
+    pub fn job_action(&self, user: &str, id: &str, action: &str) -> Reply {
+        self.post_as(user, &format!("/api/v1/bulk/jobs/{id}/{action}/"), json!({}))
+    }
+
+    /// Every item of a job, all pages, in file order; only those of `status` if given.
+    pub fn job_items(&self, id: &str, status: Option<&str>) -> Vec<Value> {
+        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        self.pages(&format!("/api/v1/bulk/jobs/{id}/items/?limit=500{filter}"))
+    }
+
+    /// Every entry of a job's validation report, all pages.
+    pub fn job_report(&self, id: &str) -> Vec<Value> {
+        self.pages(&format!("/api/v1/bulk/jobs/{id}/report/?limit=500"))
+    }
+
+    /// Follows `next_cursor` through a list and returns every item (each page asserted 200).
+    pub fn pages(&self, first: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("{first}&cursor={c}"),
+                None => first.to_owned(),
+            };
+            let r = self.get(&path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            out.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+
+    /// Like [`TestApp::upload`], but sent with `Transfer-Encoding: chunked` and no
+    /// Content-Length, as a streaming client would.
+    pub fn upload_chunked(&self, name: &str, file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> Reply {
+        let boundary = "sysgp-test-boundary-chunked-41c9";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(csv);
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let token = self.token_for(name);
+        let req = self
+            .agent
+            .post(&self.url("/api/v1/bulk/upload/"))
+            .header("authorization", &format!("Bearer {token}"))
+            .header("content-type", &format!("multipart/form-data; boundary={boundary}"));
+        to_reply(req.send(ureq::SendBody::from_owned_reader(std::io::Cursor::new(body))))
+    }
+
+    /// Everything the simulator at `base_url` committed (for a simulator a test started itself).
+    pub fn sim_paid_at(&self, base_url: &str) -> Vec<Value> {
+        let r = to_reply(self.agent.get(&format!("{base_url}/__sim/transfers")).call());
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body.as_array().cloned().unwrap_or_default()
+    }
+}
