@@ -5,11 +5,13 @@
 
 mod accounts;
 mod adjustments;
+mod assets;
 mod audit;
 mod auth;
 mod bulk;
 mod health;
 mod metrics;
+pub mod openapi;
 mod request;
 mod response;
 pub mod router;
@@ -253,7 +255,9 @@ fn log_request(method: &Method, pattern: &str, reply: &Response, started: Instan
 }
 
 async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
-    if !matches!(handler, Handler::Healthz | Handler::Readyz | Handler::Metrics) && !ctx.state.engine.is_ready() {
+    let always =
+        matches!(handler, Handler::Healthz | Handler::Readyz | Handler::Metrics | Handler::Page | Handler::Asset);
+    if !always && !ctx.state.engine.is_ready() {
         return Err(Error::unavailable(
             "NOT_READY",
             "the service is starting (recovery in progress) or unhealthy; see /readyz",
@@ -284,6 +288,7 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
         Handler::AdjustmentGet => adjustments::get(ctx).await,
         Handler::AdjustmentApprove => adjustments::approve(ctx).await,
         Handler::AdjustmentReject => adjustments::reject(ctx).await,
+        Handler::OpenApi => openapi::serve(ctx).await,
         Handler::Login => auth::login(ctx).await,
         Handler::Logout => auth::logout(ctx).await,
         Handler::Me => auth::me(ctx).await,
@@ -311,6 +316,8 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
         Handler::JobCancel => bulk::action(ctx, "cancel").await,
         Handler::JobRetry => bulk::action(ctx, "retry").await,
         Handler::JobItemResolve => bulk::resolve_item(ctx).await,
+        Handler::Page => assets::page(ctx).await,
+        Handler::Asset => assets::asset(ctx).await,
     }
 }
 
@@ -340,7 +347,10 @@ fn add_common_headers(reply: &mut Response, request_id: &str, cors_origin: Optio
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page's files say `no-cache` (revalidate with their ETag); everything else no-store.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

@@ -55,6 +55,8 @@ pub enum Handler {
     AdjustmentApprove,
     /// Reject an adjustment.
     AdjustmentReject,
+    /// This API's OpenAPI document.
+    OpenApi,
     /// Sign in.
     Login,
     /// Sign out.
@@ -109,6 +111,10 @@ pub enum Handler {
     JobRetry,
     /// Resolve an IN_DOUBT item.
     JobItemResolve,
+    /// The admin page (`GET /`).
+    Page,
+    /// A file of the admin page (`GET /static/{file}`).
+    Asset,
 }
 
 /// One route.
@@ -133,6 +139,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/healthz", Handler::Healthz, Rule::Public),
     route("GET", "/readyz", Handler::Readyz, Rule::Public),
     route("GET", "/metrics", Handler::Metrics, Rule::Public),
+    route("GET", "/", Handler::Page, Rule::Public),
+    route("GET", "/static/{file}", Handler::Asset, Rule::Public),
+    route("GET", "/api/v1/openapi.json", Handler::OpenApi, Rule::Public),
     route("POST", "/api/v1/auth/login/", Handler::Login, Rule::Public),
     route("POST", "/api/v1/auth/logout/", Handler::Logout, Rule::Signed),
     route("GET", "/api/v1/auth/me/", Handler::Me, Rule::Signed),

@@ -7,6 +7,7 @@ mod bulk;
 mod bulk_files;
 mod bulk_flows;
 mod cli;
+mod contract;
 mod crash;
 mod idempotency;
 mod metrics;

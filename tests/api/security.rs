@@ -15,6 +15,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "public"),
     ("GET", "/readyz", "public"),
     ("GET", "/metrics", "public"),
+    ("GET", "/", "public"),
+    ("GET", "/static/{file}", "public"),
+    ("GET", "/api/v1/openapi.json", "public"),
     ("POST", "/api/v1/auth/login/", "public"),
     ("POST", "/api/v1/auth/logout/", "viewer maker checker admin"),
     ("GET", "/api/v1/auth/me/", "viewer maker checker admin"),
@@ -72,6 +75,7 @@ fn concrete(pattern: &str) -> String {
         .replace("{id}", "7d2b1a3e-2a43-4f7e-9d35-7e0c1c8f4b11")
         .replace("{username}", "nobody")
         .replace("{line}", "2")
+        .replace("{file}", "app.js")
 }
 
 fn call(app: &TestApp, method: &str, path: &str, token: &str) -> u16 {

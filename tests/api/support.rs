@@ -158,6 +158,12 @@ impl Drop for TestApp {
     }
 }
 
+/// Every reply the tests see is checked against the OpenAPI document.
+fn checked(method: &str, path: &str, reply: Reply) -> Reply {
+    crate::contract::check_reply(method, path, &reply);
+    reply
+}
+
 fn to_reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut response = match result {
         Ok(r) => r,
@@ -220,7 +226,7 @@ impl TestApp {
         if !token.is_empty() {
             req = req.header("authorization", &format!("Bearer {token}"));
         }
-        to_reply(req.call())
+        checked("GET", path, to_reply(req.call()))
     }
 
     /// POST JSON with an explicit token ("" for none).
@@ -229,7 +235,7 @@ impl TestApp {
         if !token.is_empty() {
             req = req.header("authorization", &format!("Bearer {token}"));
         }
-        to_reply(req.send(body.to_string()))
+        checked("POST", path, to_reply(req.send(body.to_string())))
     }
 
     /// Restarts the server on the same data directory with some variables changed
@@ -267,7 +273,7 @@ impl TestApp {
             .post(&self.url("/api/v1/bulk/upload/"))
             .header("authorization", &format!("Bearer {token}"))
             .header("content-type", &format!("multipart/form-data; boundary={boundary}"));
-        to_reply(req.send(&body[..]))
+        checked("POST", "/api/v1/bulk/upload/", to_reply(req.send(&body[..])))
     }
 
     /// Polls a job until `done` says so.
@@ -313,7 +319,7 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        to_reply(req.send(body.to_owned()))
+        checked("POST", path, to_reply(req.send(body.to_owned())))
     }
 
     /// Creates a wallet and asserts 201.
