@@ -13,7 +13,6 @@ use crate::store::{Store, StoreError, TreeId};
 
 /// Prints a start-up error the way operators read it and returns failure.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    log::error!("{message}");
     eprintln!("sysgp: {message}");
     ExitCode::FAILURE
 }

@@ -204,10 +204,11 @@ impl Store {
                     other => StoreError::Sled(other),
                 }
             })?;
+        // The schema is checked before any other tree is opened (opening creates).
+        check_schema(&db.open_tree(TreeId::Meta.name())?, fresh)?;
         let trees = TreeId::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
         let db_file = File::open(dir.join("db")).map_err(StoreError::Io)?;
         let inner = StoreInner { db, trees, db_file, dir: dir.to_path_buf() };
-        check_schema(&inner, fresh)?;
         if fresh {
             inner.db.flush()?;
             inner.db_file.sync_data().map_err(StoreError::Io)?;
@@ -229,8 +230,8 @@ impl Store {
     }
 }
 
-fn check_schema(inner: &StoreInner, fresh: bool) -> Result<(), StoreError> {
-    let meta = inner.tree(TreeId::Meta);
+/// Refuses a store written by a newer build; records this build's schema in a new one.
+fn check_schema(meta: &sled::Tree, fresh: bool) -> Result<(), StoreError> {
     match meta.get(META_SCHEMA)? {
         Some(v) => {
             let found = codec::decode::<u8>(&v)?;
@@ -280,5 +281,36 @@ impl Store {
     pub fn sync_now(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
         self.inner.db_file.sync_data().map_err(StoreError::Io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_written_by_a_newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path()).expect("open sled");
+            let meta = db.open_tree(TreeId::Meta.name()).expect("meta tree");
+            meta.insert(META_SCHEMA, codec::encode(&(SCHEMA_VERSION + 1)).expect("encode")).expect("insert");
+            db.flush().expect("flush");
+        }
+        let refused = Store::open(dir.path(), 8).err().expect("a newer schema must be refused");
+        assert!(matches!(refused, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(refused.to_string().contains("newer sysgp"), "{refused}");
+        let db = sled::open(dir.path()).expect("reopen sled");
+        let kept =
+            db.open_tree(TreeId::Meta.name()).expect("meta tree").get(META_SCHEMA).expect("get").expect("marker");
+        assert_eq!(codec::decode::<u8>(&kept).expect("decode"), SCHEMA_VERSION + 1, "the marker was rewritten");
+    }
+
+    #[test]
+    fn a_fresh_directory_records_this_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 8).expect("open");
+        let v = store.inner.tree(TreeId::Meta).get(META_SCHEMA).expect("get").expect("marker");
+        assert_eq!(codec::decode::<u8>(&v).expect("decode"), SCHEMA_VERSION);
     }
 }

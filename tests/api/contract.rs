@@ -81,11 +81,21 @@ pub fn check_reply(method: &str, url: &str, reply: &Reply) {
     let doc = document();
     let operation = &doc["paths"][route.pattern][route.method.to_ascii_lowercase()];
     let documented = &operation["responses"][reply.status.to_string()];
-    assert!(!documented.is_null(), "{} {} answered {}, which the OpenAPI document does not list: {}", route.method, route.pattern, reply.status, reply.text);
+    assert!(
+        !documented.is_null(),
+        "{} {} answered {}, which the OpenAPI document does not list: {}",
+        route.method,
+        route.pattern,
+        reply.status,
+        reply.text
+    );
     let is_json = reply.header("content-type").is_some_and(|c| c.starts_with("application/json"));
     if let (true, Some(schema)) = (is_json, documented.pointer("/content/application~1json/schema")) {
         if let Err(why) = validate(doc, schema, &reply.body, "$") {
-            panic!("{} {} {}: the reply does not match the OpenAPI schema: {why}\n{}", route.method, route.pattern, reply.status, reply.text);
+            panic!(
+                "{} {} {}: the reply does not match the OpenAPI schema: {why}\n{}",
+                route.method, route.pattern, reply.status, reply.text
+            );
         }
     }
 }
@@ -99,7 +109,12 @@ fn the_served_openapi_document_describes_every_route() {
     for route in ROUTES {
         let op = &r.body["paths"][route.pattern][route.method.to_ascii_lowercase()];
         assert!(op.is_object(), "{} {} is missing from openapi.json", route.method, route.pattern);
-        assert!(op["responses"].as_object().is_some_and(|m| !m.is_empty()), "{} {} documents no response", route.method, route.pattern);
+        assert!(
+            op["responses"].as_object().is_some_and(|m| !m.is_empty()),
+            "{} {} documents no response",
+            route.method,
+            route.pattern
+        );
     }
     let paths = r.body["paths"].as_object().expect("paths");
     let documented: usize = paths.values().map(|p| p.as_object().map_or(0, |m| m.len())).sum();
