@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::idempotency::{request_hash, Scope, KEY_LIFETIME_MICROS};
+use super::idempotency::{bind, request_hash, Scope, KEY_LIFETIME_MICROS};
 use super::resolve::check_reason;
 use super::{account_missing, existing_account, insufficient_funds, NewTransfer};
 use crate::auth::audit::{self, Draft};
@@ -217,7 +217,7 @@ impl Engine {
                     {
                         return match (rec.request_hash == hash, rec.reply) {
                             (true, Some(reply)) => {
-                                Ok((reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null), true))
+                                Ok(Ok((reply.status, serde_json::from_str(&reply.body).unwrap_or(Value::Null), true)))
                             }
                             _ => Err(Error::conflict(
                                 "IDEMPOTENCY_KEY_REUSED",
@@ -228,7 +228,11 @@ impl Engine {
                 }
                 if let Some(t) = req.refers_to {
                     if tx.transfer(t)?.is_none() {
-                        return Err(Error::rejected("TRANSFER_NOT_FOUND", format!("refers_to: no transfer {t}")));
+                        // A business rejection stays bound to the key (SPEC §3), so it is
+                        // the job's value: a failed job would leave no trace.
+                        let rejection = Error::rejected("TRANSFER_NOT_FOUND", format!("refers_to: no transfer {t}"));
+                        bind(tx, &scope, hash, None, Some(&rejection))?;
+                        return Ok(Err(rejection));
                     }
                 }
                 let order = tx.next_order();
@@ -276,9 +280,9 @@ impl Engine {
                         details: body.clone(),
                     },
                 )?;
-                Ok((201, body, false))
+                Ok(Ok((201, body, false)))
             })
-            .await
+            .await?
     }
 
     /// A checker other than the maker approves: the adjustment is posted.
@@ -375,5 +379,43 @@ impl Engine {
             cursor,
             |a: &Adjustment| status.is_none_or(|s| s == a.status),
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::CreateAccount;
+
+    fn request(amount: &str) -> AdjustmentRequest {
+        AdjustmentRequest {
+            msisdn: Msisdn::parse("22507000100").expect("msisdn"),
+            counter: Counter::Cash,
+            direction: Direction::Credit,
+            amount: amount.into(),
+            reason: "correction".into(),
+            refers_to: Some(Uuid::from_u128(7)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_stays_bound_to_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = crate::transfers::cash::tests::engine(dir.path());
+        let maker = Actor::new("maker");
+        let currency = Currency::parse("XOF").expect("XOF");
+        let msisdn = request("1").msisdn;
+        engine.create_account(&maker, CreateAccount { msisdn, currency, display_name: None }).await.expect("wallet");
+        let key = Some("k1".to_owned());
+        let refused =
+            engine.request_adjustment(&maker, key.clone(), request("100")).await.expect_err("unknown refers_to");
+        assert_eq!(refused.code, "TRANSFER_NOT_FOUND");
+        let (status, body, replayed) =
+            engine.request_adjustment(&maker, key.clone(), request("100")).await.expect("the stored reply");
+        assert_eq!((status, body["error"]["code"].as_str(), replayed), (422, Some("TRANSFER_NOT_FOUND"), true));
+        let other = AdjustmentRequest { refers_to: None, ..request("200") };
+        let reused = engine.request_adjustment(&maker, key, other).await.expect_err("another body");
+        assert_eq!(reused.code, "IDEMPOTENCY_KEY_REUSED");
+        assert!(engine.list_adjustments(None, 10, None).expect("list").items.is_empty(), "nothing was requested");
     }
 }

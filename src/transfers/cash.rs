@@ -82,7 +82,9 @@ impl Engine {
         let scope = Scope { actor: actor.name.clone(), key, transfer_id: None };
         let _claim = self.claim(scope.claims())?;
         let job = CashJob { limits: self.limits, key: self.audit_key.clone(), scope, msisdn, direction };
-        self.store.writer.run(move |tx| job.run(tx, &req.amount, reference, note)).await
+        // A business rejection is the job's value, not its error: a failed job leaves no
+        // trace, and the rejection must stay bound to the key so that it replays.
+        self.store.writer.run(move |tx| job.run(tx, &req.amount, reference, note)).await?
     }
 }
 
@@ -102,7 +104,7 @@ impl CashJob {
         amount_text: &str,
         reference: Option<String>,
         note: Option<String>,
-    ) -> Result<Posted, Error> {
+    ) -> Result<Result<Posted, Error>, Error> {
         let (scope, msisdn, direction) = (&self.scope, self.msisdn, self.direction);
         let wallet_key = AccountKey::Wallet(msisdn);
         let wallet = tx
@@ -119,7 +121,7 @@ impl CashJob {
             note.as_deref().unwrap_or(""),
         ]);
         if let Some(replay) = find_replay(tx, scope, &hash)? {
-            return Ok(Posted::Replayed(replay));
+            return Ok(Ok(Posted::Replayed(replay)));
         }
         if let Some(r) = &reference {
             let used = tx
@@ -134,7 +136,9 @@ impl CashJob {
             }
         }
         let checked = cash_checks(self.limits, &wallet, direction, amount, amount_text);
-        gate(tx, scope, hash, checked)??;
+        if let Err(rejection) = gate(tx, scope, hash, checked)? {
+            return Ok(Err(rejection));
+        }
         let id = Uuid::new_v4();
         let reference = reference.unwrap_or_else(|| id.to_string());
         let needs_approval =
@@ -165,7 +169,7 @@ impl CashJob {
         tx.put_reference(&wallet_key, &reference, &ReferenceRecord { transfer_id: id, created_at: tx.now() })?;
         bind(tx, scope, hash, Some(id), None)?;
         audit_transfer(tx, &self.key, &scope.actor, "TRANSFER_CREATED", &transfer)?;
-        Ok(Posted::Created(Box::new(transfer)))
+        Ok(Ok(Posted::Created(Box::new(transfer))))
     }
 }
 
@@ -259,4 +263,64 @@ fn cash_checks(
         return Err(insufficient_funds(wallet, amount));
     }
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::accounts::CreateAccount;
+    use crate::ledger::Currency;
+    use crate::sdk::{SdkClient, SdkMode};
+    use crate::store::Store;
+    use crate::transfers::Replay;
+
+    /// An engine over a fresh store in `dir` (no SDK behind it).
+    pub(crate) fn engine(dir: &std::path::Path) -> Arc<Engine> {
+        engine_over(Store::open(dir, 16).expect("store"), Limits::default())
+    }
+
+    /// An engine over `store` with `limits` (no SDK behind it).
+    pub(crate) fn engine_over(store: Store, limits: Limits) -> Arc<Engine> {
+        let sdk = SdkClient::new("http://127.0.0.1:9", SdkMode::Auto, Duration::from_secs(1));
+        let security = crate::auth::Security::new(
+            crate::config::SecretKey::new("k3Jx9qLm2Vb7Wc5Zr8Tn4Ys6Ud1Ef0Gh".into()),
+            crate::auth::throttle::LoginThrottle::new(Default::default()),
+            Duration::from_secs(60),
+            Vec::new(),
+        )
+        .expect("security");
+        Engine::new(store, sdk, limits, security)
+    }
+
+    fn amount(text: &str) -> CashRequest {
+        CashRequest { amount: text.into(), reference: None, note: None }
+    }
+
+    #[tokio::test]
+    async fn a_refused_withdrawal_stays_bound_to_its_key_and_replays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path());
+        let maker = Actor::new("maker");
+        let msisdn = Msisdn::parse("22507000100").expect("msisdn");
+        let currency = Currency::parse("XOF").expect("XOF");
+        engine.create_account(&maker, CreateAccount { msisdn, currency, display_name: None }).await.expect("wallet");
+        let key = Some("k1".to_owned());
+        let withdraw = CashDirection::Withdraw;
+        let refused = engine.cash(&maker, key.clone(), msisdn, withdraw, amount("100")).await.expect_err("no funds");
+        assert_eq!(refused.code, "INSUFFICIENT_FUNDS");
+        engine.cash(&maker, None, msisdn, CashDirection::Deposit, amount("500")).await.expect("deposit");
+        match engine.cash(&maker, key.clone(), msisdn, withdraw, amount("100")).await {
+            Ok(Posted::Replayed(Replay::Stored(reply))) => {
+                assert_eq!(reply.status, 422);
+                assert!(reply.body.contains("INSUFFICIENT_FUNDS"), "{}", reply.body);
+            }
+            other => panic!("the stored 422 must replay, not {other:?}"),
+        }
+        let reused = engine.cash(&maker, key, msisdn, withdraw, amount("200")).await.expect_err("another body");
+        assert_eq!(reused.code, "IDEMPOTENCY_KEY_REUSED");
+        let wallet = engine.store.account(&AccountKey::Wallet(msisdn)).expect("read").expect("wallet");
+        assert_eq!(wallet.available, 500, "neither retry moved money");
+    }
 }

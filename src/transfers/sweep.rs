@@ -63,7 +63,6 @@ mod tests {
     use super::*;
     use crate::engine::Limits;
     use crate::ledger::Timestamp;
-    use crate::sdk::{SdkClient, SdkMode};
     use crate::store::{IdempotencyRecord, Store};
 
     fn record(at: Timestamp) -> IdempotencyRecord {
@@ -74,15 +73,8 @@ mod tests {
     fn expired_keys_go_and_live_or_renewed_ones_stay() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 16).expect("store");
-        let sdk = SdkClient::new("http://127.0.0.1:9", SdkMode::Auto, Duration::from_secs(1));
-        let security = crate::auth::Security::new(
-            crate::config::SecretKey::new("k3Jx9qLm2Vb7Wc5Zr8Tn4Ys6Ud1Ef0Gh".into()),
-            crate::auth::throttle::LoginThrottle::new(Default::default()),
-            Duration::from_secs(60),
-            Vec::new(),
-        )
-        .expect("security");
-        let engine = Engine::new(store.clone(), sdk, Limits { amount_max: 1000, ..Limits::default() }, security);
+        let engine =
+            crate::transfers::cash::tests::engine_over(store.clone(), Limits { amount_max: 1000, ..Limits::default() });
         let old = Timestamp(1_000_000);
         store
             .writer

@@ -1,0 +1,177 @@
+//! Model-based test of the ledger: proptest generates random sequences of operations
+//! (wallets created, frozen and unfrozen; deposits and withdrawals, some awaiting a
+//! checker; on-us and SDK P2P transfers hitting every deterministic outcome of the
+//! simulator in every SDK mode; retries under the same idempotency key or transfer id
+//! with the same or another body; IN_DOUBT resolutions and reconciliations;
+//! adjustments with maker-checker; bulk jobs run to their end) and runs each against
+//! the real engine over a fresh sled store and the real simulator over HTTP, and
+//! against a small reference model in memory (`reference*.rs`).
+//!
+//! After every step the answer (accepted or refused, with which status and code) is
+//! the model's, every wallet and system account holds what the model holds, every
+//! transfer, adjustment, job and item has the model's status, and `check_store` finds
+//! the invariants of SPEC §2 intact. After every sequence the simulator's list of
+//! paid transfers shows each SDK payment exactly as often as the model expects.
+//!
+//! A failure is shrunk to a minimal sequence (operations name wallets and earlier
+//! results by small indexes, so shrunk sequences keep their meaning) and its seed is
+//! saved in `tests/model/regressions.txt`, which is replayed first on every run. Once
+//! understood, a shrunk sequence goes into `regressions.rs`, which replays it as
+//! written whatever becomes of the generators.
+//!
+//! Running:
+//! - `cargo test --test model`: the CI size, 256 sequences of up to 30 operations.
+//! - `SYSGP_MODEL_CASES=10000 cargo test --release --test model`: a long run
+//!   (`PROPTEST_CASES` works too; `SYSGP_MODEL_CASES` wins). Every write is
+//!   fdatasync'ed; `TMPDIR=/dev/shm` makes a long run several times faster.
+//! - `SYSGP_MODEL_OPS_MAX=N` changes the longest sequence (default 30).
+//! - `SYSGP_MODEL_COVERAGE=1` prints how often each outcome was reached.
+//!
+//! The run ends by printing how many sequences and operations were checked; from the
+//! CI size up it also fails if an outcome of `coverage::REQUIRED` was never reached.
+
+mod compare;
+mod coverage;
+mod obs;
+mod ops;
+mod reference;
+mod reference_flows;
+mod regressions;
+mod system;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
+use uuid::Uuid;
+
+use ops::Op;
+use reference::{Mismatch, Model};
+use system::{Env, Sut};
+
+/// Sequences checked by `cargo test` (a few hundred: about a minute in a debug build).
+const CASES_DEFAULT: u32 = 256;
+/// Longest generated sequence, after the fixed prelude.
+const OPS_MAX_DEFAULT: usize = 30;
+/// Client transfer ids available to a sequence (few, so that they collide).
+const TRANSFER_IDS: usize = 2;
+
+/// Counters for the closing lines.
+#[derive(Default)]
+struct Tally {
+    sequences: AtomicU64,
+    ops: AtomicU64,
+    /// Outcomes seen, by operation and answer (`coverage::label`).
+    outcomes: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Tally {
+    fn saw(&self, label: String) {
+        if let Ok(mut o) = self.outcomes.lock() {
+            *o.entry(label).or_default() += 1;
+        }
+    }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn config() -> Config {
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = CASES_DEFAULT;
+    }
+    if let Some(n) = env_number("SYSGP_MODEL_CASES") {
+        config.cases = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/model/regressions.txt"
+    ))));
+    // Each shrinking step runs a whole sequence; a thousand is minutes, not hours.
+    config.max_shrink_iters = 1000;
+    config
+}
+
+/// Runs one sequence against a fresh system and the model.
+fn run_sequence(env: &Env, mode: usize, ops: &[Op], tally: &Tally) -> Result<(), Mismatch> {
+    let sut = Sut::start(env, mode);
+    let result = drive(&sut, ops, tally);
+    sut.stop();
+    tally.sequences.fetch_add(1, Ordering::Relaxed);
+    result
+}
+
+fn drive(sut: &Sut<'_>, ops: &[Op], tally: &Tally) -> Result<(), Mismatch> {
+    let mut model = Model::new((0..TRANSFER_IDS).map(|_| Uuid::new_v4()).collect());
+    let prelude = ops::prelude();
+    for (step, op) in prelude.iter().chain(ops).enumerate() {
+        tally.ops.fetch_add(1, Ordering::Relaxed);
+        let concrete = match op {
+            Op::Again { pick, mutate } => match model.again(*pick, *mutate) {
+                Some(earlier) => earlier,
+                None => continue,
+            },
+            other => {
+                model.remember(other);
+                other.clone()
+            }
+        };
+        let got = sut.run(&concrete, &model);
+        tally.saw(coverage::label(op, &concrete, &got));
+        let at = |e: Mismatch| format!("step {step} ({op:?} → {concrete:?}): {e}");
+        model.apply(&concrete, &got).map_err(at)?;
+        compare::state(sut, &model).map_err(|e| format!("after step {step} ({concrete:?}): {e}"))?;
+    }
+    compare::paid(sut, &model)
+}
+
+#[test]
+fn random_operation_sequences_keep_the_ledger_equal_to_the_model() {
+    let ops_max = env_number("SYSGP_MODEL_OPS_MAX").map_or(OPS_MAX_DEFAULT, |n| n as usize);
+    let config = config();
+    let cases = config.cases;
+    let mut runner = TestRunner::new(config);
+    let env = Env::new();
+    let tally = Tally::default();
+    let started = Instant::now();
+    let result = runner
+        .run(&ops::case(ops_max), |(mode, ops)| run_sequence(&env, mode, &ops, &tally).map_err(TestCaseError::fail));
+    // Written to the process's stderr, not through the test harness's capture, so the
+    // figures show in a plain `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "model test: {} sequences ({cases} asked) and {} operations checked in {:.1} s",
+        tally.sequences.load(Ordering::Relaxed),
+        tally.ops.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let outcomes = tally.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    if std::env::var_os("SYSGP_MODEL_COVERAGE").is_some() {
+        for (label, n) in &outcomes {
+            let _ = writeln!(std::io::stderr(), "{n:>8}  {label}");
+        }
+    }
+    if cases >= CASES_DEFAULT {
+        let missing: Vec<&str> = coverage::REQUIRED.iter().copied().filter(|l| !outcomes.contains_key(*l)).collect();
+        assert!(missing.is_empty(), "outcomes never reached (a generator change?): {missing:?}");
+    }
+}
+
+#[test]
+fn sequences_that_found_bugs_keep_passing() {
+    let env = Env::new();
+    let tally = Tally::default();
+    for (found, mode, ops) in regressions::all() {
+        if let Err(e) = run_sequence(&env, mode, &ops, &tally) {
+            panic!("{found}:\n{e}");
+        }
+    }
+}
