@@ -1,9 +1,10 @@
-//! Shared by the custom-harness benchmarks (`benches/p2p.rs`, later `benches/bulk.rs`):
+//! Shared by the custom-harness benchmarks (`benches/p2p.rs`, `benches/bulk.rs`):
 //! locating the release `sysgp` binary, starting the server and the SDK simulator as
-//! separate processes on a fresh data directory, a bare warp baseline server (the
-//! bench executable re-executes itself), a minimal keep-alive HTTP/1.1 client, the
-//! closed-loop load generator, `/proc` CPU accounting, `/metrics` scraping and the
-//! report plumbing (percentiles, machine info, `target/bench/*.json`).
+//! separate processes on a fresh data directory (with more users when asked), a bare
+//! warp baseline server (the bench executable re-executes itself), a minimal keep-alive
+//! HTTP/1.1 client (with streamed multipart uploads from a file), the closed-loop load
+//! generator, `/proc` CPU and memory accounting, `/metrics` scraping and the report
+//! plumbing (percentiles, machine info, `target/bench/*.json`); `jobs` drives bulk jobs.
 //!
 //! Each bench uses part of this module.
 #![allow(dead_code)]
@@ -18,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
+
+pub mod jobs;
 
 /// A `SECRET_KEY` that passes the server's checks (≥ 32 characters, ≥ 10 distinct).
 pub const BENCH_SECRET_KEY: &str = "bench-secret-key-0123456789-abcdefghijklmnopqrstuv";
@@ -202,6 +205,10 @@ pub struct Stack {
     pub authorization: Option<String>,
     /// Holds the data directory and the logs.
     pub dir: tempfile::TempDir,
+    /// The binary, its environment and env file: for more `sysgp` commands on this server.
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    env_file: PathBuf,
 }
 
 impl Stack {
@@ -246,9 +253,20 @@ impl Stack {
         let ready = request_bytes("GET", &addr, "/readyz", &[], b"");
         wait_until(&mut server, "sysgp serve", || Conn::new(addr).request(&ready).is_ok_and(|r| r.status == 200))?;
         // Through the running server's admin socket.
-        let signed_in = add_bench_user(command(&["user", "add", BENCH_USER, "--role", "maker"]))?;
-        let authorization = if signed_in { Some(format!("Bearer {}", login(addr)?)) } else { None };
-        Ok(Stack { server, sim, addr, sim_addr, authorization, dir })
+        let signed_in = add_user(command(&["user", "add", BENCH_USER, "--role", "maker"]), BENCH_USER)?;
+        let authorization =
+            if signed_in { Some(format!("Bearer {}", login(addr, BENCH_USER, BENCH_PASSWORD)?)) } else { None };
+        Ok(Stack { server, sim, addr, sim_addr, authorization, dir, bin: bin.to_path_buf(), env, env_file })
+    }
+
+    /// Adds a user with `role` through the server's admin socket and signs in: the
+    /// `Authorization` value (`Bearer …`).
+    pub fn add_user(&self, name: &str, role: &str) -> Result<String, String> {
+        let mut cmd = base_command(&self.bin);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).arg("--env-file").arg(&self.env_file);
+        cmd.args(["user", "add", name, "--role", role]);
+        add_user(cmd, name)?;
+        Ok(format!("Bearer {}", login(self.addr, name, BENCH_PASSWORD)?))
     }
 
     /// A JSON POST to this server, signed in when the server has users.
@@ -265,12 +283,12 @@ impl Stack {
 
 /// The user the bench acts as when the server has authentication (role maker).
 pub const BENCH_USER: &str = "bench-maker";
-/// Its password (given on stdin, never as an argument).
+/// The password of every bench user (given on stdin, never as an argument).
 const BENCH_PASSWORD: &str = "bench password 0123456789 xyz";
 
 /// `sysgp user add` (password on stdin). `Ok(false)` when this build has no users (no
 /// such subcommand): then the API needs no sign-in.
-fn add_bench_user(mut cmd: Command) -> Result<bool, String> {
+fn add_user(mut cmd: Command, name: &str) -> Result<bool, String> {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("sysgp user add: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -284,20 +302,20 @@ fn add_bench_user(mut cmd: Command) -> Result<bool, String> {
     } else if text.contains("unrecognized subcommand") {
         Ok(false)
     } else {
-        Err(format!("sysgp user add {BENCH_USER} failed ({}): {}", out.status, text.trim()))
+        Err(format!("sysgp user add {name} failed ({}): {}", out.status, text.trim()))
     }
 }
 
-/// Signs in as [`BENCH_USER`] and returns the bearer token.
-fn login(addr: SocketAddr) -> Result<String, String> {
-    let body = json!({ "username": BENCH_USER, "password": BENCH_PASSWORD }).to_string();
+/// Signs in and returns the bearer token.
+fn login(addr: SocketAddr, name: &str, password: &str) -> Result<String, String> {
+    let body = json!({ "username": name, "password": password }).to_string();
     let reply = Conn::new(addr)
         .request(&json_post(&addr, "/api/v1/auth/login/", body.as_bytes()))
         .map_err(|e| format!("login: {e}"))?;
     let value: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     match value["token"].as_str() {
         Some(token) if reply.status == 200 => Ok(token.to_owned()),
-        _ => Err(format!("login as {BENCH_USER}: HTTP {} {}", reply.status, String::from_utf8_lossy(&reply.body))),
+        _ => Err(format!("login as {name}: HTTP {} {}", reply.status, String::from_utf8_lossy(&reply.body))),
     }
 }
 
@@ -476,7 +494,25 @@ impl Conn {
         }
     }
 
-    fn exchange(&mut self, raw: &[u8]) -> io::Result<Reply> {
+    /// Sends `head` (request line and headers, with the body's `Content-Length`), then
+    /// copies `body` to the connection as it reads it, and reads the reply. Never
+    /// retried: the body cannot be read twice.
+    pub fn request_streaming(&mut self, head: &[u8], body: &mut dyn Read) -> io::Result<Reply> {
+        let result = self.connect().and_then(|stream| {
+            stream.write_all(head)?;
+            io::copy(body, stream)?;
+            Ok(())
+        });
+        match result.and_then(|()| self.read_reply()) {
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                self.stream = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn connect(&mut self) -> io::Result<&mut TcpStream> {
         if self.stream.is_none() {
             let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
             s.set_nodelay(true)?;
@@ -484,8 +520,16 @@ impl Conn {
             self.connects += 1;
             self.stream = Some(s);
         }
+        self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))
+    }
+
+    fn exchange(&mut self, raw: &[u8]) -> io::Result<Reply> {
+        self.connect()?.write_all(raw)?;
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> io::Result<Reply> {
         let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("not connected"))?;
-        stream.write_all(raw)?;
         self.buf.clear();
         let mut chunk = [0u8; 16 * 1024];
         // Headers.
@@ -579,6 +623,52 @@ fn dechunk(mut data: &[u8]) -> io::Result<Option<Vec<u8>>> {
         body.extend_from_slice(&data[..size]);
         data = &data[size + 2..];
     }
+}
+
+/// A `multipart/form-data` POST of `fields` then the file at `path` (as field `file`),
+/// streamed from disk with a `Content-Length`: the client never holds the file.
+pub fn upload_file(
+    conn: &mut Conn,
+    host: &SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+    fields: &[(&str, &str)],
+    file: &Path,
+) -> io::Result<Reply> {
+    // Not in any field or in a CSV of digits and commas.
+    let boundary = "sysgp-bench-boundary-4b1f9e0c7a";
+    let mut prefix = Vec::new();
+    for (name, value) in fields {
+        let _ = write!(prefix, "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+    }
+    let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let _ = write!(
+        prefix,
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    );
+    let suffix = format!("\r\n--{boundary}--\r\n");
+    let data = File::open(file)?;
+    let length = prefix.len() as u64 + data.metadata()?.len() + suffix.len() as u64;
+    let mut head = Vec::new();
+    let _ = write!(
+        head,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {length}\r\n"
+    );
+    if let Some(a) = authorization {
+        let _ = write!(head, "Authorization: {a}\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut body =
+        io::Cursor::new(prefix).chain(io::BufReader::with_capacity(256 * 1024, data)).chain(suffix.as_bytes());
+    conn.request_streaming(&head, &mut body)
+}
+
+/// Sends `raw` on `conn` and parses the reply body as JSON (`Null` when it is not).
+pub fn json_exchange(conn: &mut Conn, raw: &[u8]) -> Result<(u16, Value), String> {
+    let reply = conn.request(raw).map_err(|e| format!("HTTP exchange: {e}"))?;
+    Ok((reply.status, serde_json::from_slice(&reply.body).unwrap_or(Value::Null)))
 }
 
 /// `"code":"…"` of an error body, cheaply.
@@ -977,6 +1067,15 @@ impl CpuSnapshot {
     }
 }
 
+/// A `/proc/<pid>/status` figure in kB (`VmHWM`: peak resident set; `VmRSS`: now).
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 // ---------------------------------------------------------------------------------
 // /metrics
 // ---------------------------------------------------------------------------------
@@ -1105,4 +1204,47 @@ pub fn write_report(name: &str, report: &Value) -> io::Result<PathBuf> {
 pub fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Server threads by kind (`sysgp-bulk-7` → `sysgp-bulk-*`), the busiest first.
+pub fn thread_groups(cpu: &Value) -> String {
+    let mut groups: BTreeMap<String, f64> = BTreeMap::new();
+    for (name, cores) in cpu["server_threads_cores"].as_object().into_iter().flatten() {
+        let kind = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        let kind = if kind.len() < name.len() { format!("{kind}*") } else { kind.to_owned() };
+        *groups.entry(kind).or_default() += cores.as_f64().unwrap_or(0.0);
+    }
+    let mut list: Vec<_> = groups.into_iter().filter(|(_, c)| *c >= 0.01).collect();
+    list.sort_by(|a, b| b.1.total_cmp(&a.1));
+    list.iter().take(6).map(|(n, c)| format!("{n} {c:.2}")).collect::<Vec<_>>().join(", ")
+}
+
+/// CPU used by other processes (and unattributed kernel work) above which a
+/// measurement is flagged as made on a busy machine.
+pub const NOISE_CORES: f64 = 0.3;
+
+/// Says so when other processes used the machine during a measurement.
+pub fn noise_note(name: &str, cpu: &Value) {
+    let other = cpu["other_cores"].as_f64().unwrap_or(0.0);
+    if other > NOISE_CORES {
+        let top: Vec<String> = cpu["other_top_cores"]
+            .as_array()
+            .map(|a| a.iter().map(|p| format!("{} {}", p[0].as_str().unwrap_or("?"), p[1])).collect())
+            .unwrap_or_default();
+        let top = if top.is_empty() { "kernel work not charged to a process".to_owned() } else { top.join(", ") };
+        println!("  note: {name}: {other:.2} cores used outside the bench's processes (top: {top})");
+    }
 }
