@@ -17,7 +17,7 @@ use crate::transfers::cash::{CashDirection, CashRequest};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     msisdn: String,
     currency: String,
     display_name: Option<String>,
@@ -25,13 +25,13 @@ struct CreateBody {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(super) struct ReasonBody {
     reason: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CashBody {
+pub(super) struct CashBody {
     amount: AmountInput,
     reference: Option<String>,
     note: Option<String>,

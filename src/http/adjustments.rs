@@ -15,7 +15,7 @@ use crate::transfers::adjust::{self, AdjustmentRequest, AdjustmentStatus, Counte
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     msisdn: String,
     counter: String,
     direction: String,
@@ -26,13 +26,13 @@ struct CreateBody {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(super) struct ReasonBody {
     reason: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub(super) struct Empty {}
 
 fn id_param(ctx: &Ctx, code: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found(code, "no such id"))

@@ -13,21 +13,21 @@ use crate::error::Error;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
+pub(super) struct LoginBody {
     username: String,
     password: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OwnPasswordBody {
+pub(super) struct OwnPasswordBody {
     current_password: String,
     new_password: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateUserBody {
+pub(super) struct CreateUserBody {
     username: String,
     role: String,
     password: String,
@@ -35,19 +35,19 @@ struct CreateUserBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+pub(super) struct RoleBody {
     role: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PasswordBody {
+pub(super) struct PasswordBody {
     password: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct OptionalReason {
+pub(super) struct OptionalReason {
     #[allow(dead_code)]
     reason: Option<String>,
 }

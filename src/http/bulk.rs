@@ -30,24 +30,24 @@ const FIELD_BYTES_MAX: u64 = 4096;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ApproveBody {
+pub(super) struct ApproveBody {
     #[serde(default)]
     acknowledge_duplicates: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(super) struct ReasonBody {
     reason: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub(super) struct Empty {}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ResolveBody {
+pub(super) struct ResolveBody {
     sdk_transfer_id: Option<String>,
     outcome: Option<String>,
     reason: String,

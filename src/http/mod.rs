@@ -9,6 +9,8 @@ mod assets;
 mod audit;
 mod auth;
 mod bulk;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod metrics;
 pub mod openapi;

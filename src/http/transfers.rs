@@ -20,7 +20,7 @@ use crate::transfers::{Posted, Replay};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct P2pBody {
+pub(super) struct P2pBody {
     sender_msisdn: String,
     receiver_msisdn: String,
     amount: AmountInput,
@@ -31,7 +31,7 @@ struct P2pBody {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ResolveBody {
+pub(super) struct ResolveBody {
     sdk_transfer_id: Option<String>,
     outcome: Option<String>,
     reason: String,
