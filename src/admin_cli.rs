@@ -292,6 +292,10 @@ pub fn restore(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> 
         Err(code) => return code,
     };
     let dir = args.data_dir.clone().unwrap_or(config.data_dir.clone());
+    // Restored files would belong to this user: the service could not open them.
+    if let Err(e) = check_owner(&dir) {
+        return fail(e);
+    }
     match crate::backup::restore(&args.file, &dir, config.cache_mb) {
         Ok(entries) => println!("restored {entries} entries into {}", dir.display()),
         Err(e) => return fail(e),

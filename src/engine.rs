@@ -109,9 +109,9 @@ pub struct Engine {
     pub audit_key: Arc<AuditKey>,
     claims: Mutex<HashSet<ClaimKey>>,
     /// IN_DOUBT transfers waiting for their next reconciliation attempt.
-    pub recon: ReconQueue,
+    pub recon: Arc<ReconQueue>,
     /// The bulk worker pool's shared state.
-    pub bulk: crate::bulk::worker::BulkPool,
+    pub bulk: Arc<crate::bulk::worker::BulkPool>,
     ready: AtomicBool,
     stopping: AtomicBool,
     stop_lock: Mutex<()>,
@@ -159,7 +159,7 @@ impl Engine {
             security,
             audit_key,
             claims: Mutex::new(HashSet::new()),
-            recon: ReconQueue::default(),
+            recon: Default::default(),
             bulk: Default::default(),
             ready: AtomicBool::new(false),
             stopping: AtomicBool::new(false),

@@ -41,6 +41,8 @@ struct PoolState {
     cursors: HashMap<Uuid, u32>,
     breakers: HashMap<Uuid, Breaker>,
     done: HashMap<Uuid, VecDeque<Instant>>,
+    /// Settled SDK items whose outcome the breaker has not seen yet.
+    unobserved: Vec<(Uuid, Transfer)>,
     woken: bool,
 }
 
@@ -86,6 +88,26 @@ impl BulkPool {
             s.claimed.remove(&claim);
             s.done.entry(claim.job).or_default().push_back(Instant::now());
         }
+    }
+
+    /// A deferred outcome is durable: the claim ends and the breaker will see it.
+    fn settled(&self, claim: Claim, result: Result<Transfer, Error>) {
+        match result {
+            Ok(t) => {
+                self.finished(claim);
+                if let Ok(mut s) = self.state.lock() {
+                    s.unobserved.push((claim.job, t));
+                }
+            }
+            Err(e) => {
+                log::error!("bulk item {} line {}: {e}", claim.job, claim.line);
+                self.release(claim);
+            }
+        }
+    }
+
+    fn take_unobserved(&self) -> Vec<(Uuid, Transfer)> {
+        self.state.lock().map(|mut s| std::mem::take(&mut s.unobserved)).unwrap_or_default()
     }
 
     fn release(&self, claim: Claim) {
@@ -175,17 +197,21 @@ impl Engine {
 
     fn work(&self, receiver: &Mutex<Receiver<Claim>>) {
         while !self.is_stopping() {
+            for (job, t) in self.bulk.take_unobserved() {
+                self.observe(job, &t);
+            }
             let claim = match receiver.lock().map(|rx| rx.recv_timeout(IDLE_WAIT)) {
                 Ok(Ok(claim)) => claim,
                 Ok(Err(RecvTimeoutError::Timeout)) => continue,
                 _ => return,
             };
             match self.process_claim(claim) {
-                Ok(Some(t)) => {
+                Ok(Processed::Settled(Some(t))) => {
                     self.bulk.finished(claim);
                     self.observe(claim.job, &t);
                 }
-                Ok(None) => self.bulk.release(claim),
+                Ok(Processed::Deferred) => {}
+                Ok(Processed::Settled(None)) => self.bulk.release(claim),
                 Err(e) => {
                     log::error!("bulk item {} line {}: {e}", claim.job, claim.line);
                     self.bulk.release(claim);
@@ -194,16 +220,25 @@ impl Engine {
         }
     }
 
-    /// Starts the item and, for a payee elsewhere, pays it through the SDK.
-    fn process_claim(&self, claim: Claim) -> Result<Option<Transfer>, Error> {
+    /// Starts the item and, for a payee elsewhere, pays it through the SDK. The SDK's
+    /// outcome is recorded without waiting for it to be durable: nobody is told of it,
+    /// the worker's next store job is ordered after it, and until it is durable a crash
+    /// leaves the item PROCESSING for start-up recovery to ask the SDK again.
+    fn process_claim(&self, claim: Claim) -> Result<Processed, Error> {
         let first_phase = if self.sdk.mode() == SdkMode::Auto { SdkPhase::FinalSent } else { SdkPhase::Reserved };
         let key = self.audit_key.clone();
         let started =
             self.store.writer.run_blocking(move |tx| items::start(tx, &key, claim.job, claim.line, first_phase))?;
         match started {
-            Started::Skip => Ok(None),
-            Started::Done => Ok(self.store.transfer(self.current_transfer(claim)?)?),
-            Started::CallSdk(t) => self.pay_reserved(*t).map(Some),
+            Started::Skip => Ok(Processed::Settled(None)),
+            Started::Done => Ok(Processed::Settled(self.store.transfer(self.current_transfer(claim)?)?.map(Box::new))),
+            Started::CallSdk(t) => {
+                let id = t.id;
+                let outcome = self.call_sdk(*t)?;
+                let pool = self.bulk.clone();
+                self.apply_outcome_then(id, outcome, move |result| pool.settled(claim, result))?;
+                Ok(Processed::Deferred)
+            }
         }
     }
 
@@ -232,6 +267,14 @@ impl Engine {
             self.bulk.reset_breaker(job);
         }
     }
+}
+
+/// What became of a claim.
+enum Processed {
+    /// Settled (on-us), or nothing to do (`None`).
+    Settled(Option<Box<Transfer>>),
+    /// Paid through the SDK; the outcome is being made durable.
+    Deferred,
 }
 
 /// Spaces item starts to at most `per_sec` per second.

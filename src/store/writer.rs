@@ -230,17 +230,44 @@ impl Writer {
         E: Send + 'static,
     {
         let (reply_to, reply) = oneshot::channel();
-        let job: Job = Box::new(move |tx: &mut WriteTx<'_>| {
+        let job = Writer::job_then(f, move |result| {
+            // The caller may have gone away; the change is committed either way.
+            let _ = reply_to.send(result);
+        });
+        (job, reply)
+    }
+
+    /// A job whose result goes to `then` once its writes are durable.
+    fn job_then<R, E, F, T>(f: F, then: T) -> Job
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        T: FnOnce(Result<R, E>) + Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        Box::new(move |tx: &mut WriteTx<'_>| {
             let result = f(tx);
             if result.is_err() {
                 tx.job = Overlay::new();
             }
-            Box::new(move || {
-                // The caller may have gone away; the change is committed either way.
-                let _ = reply_to.send(result);
-            })
-        });
-        (job, reply)
+            Box::new(move || then(result))
+        })
+    }
+
+    /// Queues `f` without waiting for it (blocking only while the queue is full; call
+    /// it from a worker thread). `then` receives the result once the writes are
+    /// durable, on the writer's sync thread: it must be quick and must not wait for
+    /// the store. Jobs queued later by the same thread run after this one, so a later
+    /// durable reply means this job is durable too.
+    pub fn submit_blocking<R, E, F, T>(&self, f: F, then: T) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        T: FnOnce(Result<R, E>) + Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        let job = Writer::job_then(f, then);
+        self.sender.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)
     }
 
     /// Runs `f` on the writer and waits until its writes are durable.

@@ -63,6 +63,16 @@ impl ReconQueue {
         self.wakeup.notify_all();
     }
 
+    /// Plans the next attempt for an IN_DOUBT transfer whose SDK id is known.
+    pub fn schedule_transfer(&self, t: &Transfer) {
+        let Some(sdk) = &t.sdk else { return };
+        if t.status != TransferStatus::InDoubt || sdk.transfer_id.is_none() {
+            return;
+        }
+        let since = sdk.recon.since.unwrap_or(t.updated_at);
+        self.schedule(t.id, next_attempt(since, sdk.recon.attempts));
+    }
+
     /// Wakes the reconciler (stop requests).
     pub fn wake(&self) {
         self.wakeup.notify_all();
@@ -105,12 +115,7 @@ impl ReconQueue {
 impl Engine {
     /// Plans the next attempt for an IN_DOUBT transfer whose SDK id is known.
     pub fn schedule_reconciliation(&self, t: &Transfer) {
-        let Some(sdk) = &t.sdk else { return };
-        if t.status != TransferStatus::InDoubt || sdk.transfer_id.is_none() {
-            return;
-        }
-        let since = sdk.recon.since.unwrap_or(t.updated_at);
-        self.recon.schedule(t.id, next_attempt(since, sdk.recon.attempts));
+        self.recon.schedule_transfer(t);
     }
 
     /// Starts the reconciliation thread.

@@ -32,6 +32,14 @@ impl Engine {
     /// Runs a reserved SDK transfer through the SDK and records the outcome.
     /// Blocking: runs on `spawn_blocking` or a worker thread.
     pub fn pay_reserved(&self, t: Transfer) -> Result<Transfer, Error> {
+        let id = t.id;
+        let outcome = self.call_sdk(t)?;
+        self.apply_outcome(id, outcome)
+    }
+
+    /// The SDK calls of a reserved transfer (with the durable FINAL_SENT mark before
+    /// the final call in the two-step modes); the outcome is not yet recorded.
+    pub fn call_sdk(&self, t: Transfer) -> Result<PayOutcome, Error> {
         let (AccountKey::Wallet(from), AccountKey::Wallet(to)) = (t.sender, t.receiver) else {
             return Err(Error::internal(format!("SDK transfer {} between non-wallets", t.id)));
         };
@@ -56,7 +64,7 @@ impl Engine {
                 self.note_sdk_problem(format!("{code}: {message}"));
             }
         }
-        self.apply_outcome(id, outcome)
+        Ok(outcome)
     }
 
     fn record_final_sent(&self, id: Uuid, fs: &FinalSent) -> Result<(), Error> {
@@ -81,6 +89,36 @@ impl Engine {
 
     /// Records an SDK outcome on a PENDING transfer and schedules reconciliation if in doubt.
     pub fn apply_outcome(&self, id: Uuid, outcome: PayOutcome) -> Result<Transfer, Error> {
+        let t = self.store.writer.run_blocking(self.outcome_job(id, outcome))?;
+        self.schedule_reconciliation(&t);
+        Ok(t)
+    }
+
+    /// [`Engine::apply_outcome`] without waiting: `then` gets the settled transfer once
+    /// it is durable (on the writer's sync thread, so it must be quick). For bulk items,
+    /// whose outcome nobody is waiting to be told: a crash before it is durable leaves
+    /// the item PROCESSING at its phase, and start-up recovery asks the SDK again.
+    pub fn apply_outcome_then(
+        &self,
+        id: Uuid,
+        outcome: PayOutcome,
+        then: impl FnOnce(Result<Transfer, Error>) + Send + 'static,
+    ) -> Result<(), Error> {
+        let recon = self.recon.clone();
+        let settled = move |result: Result<Transfer, Error>| {
+            if let Ok(t) = &result {
+                recon.schedule_transfer(t);
+            }
+            then(result);
+        };
+        Ok(self.store.writer.submit_blocking(self.outcome_job(id, outcome), settled)?)
+    }
+
+    fn outcome_job(
+        &self,
+        id: Uuid,
+        outcome: PayOutcome,
+    ) -> impl FnOnce(&mut WriteTx<'_>) -> Result<Transfer, Error> + Send + 'static {
         let change = Settlement {
             verdict: outcome.verdict,
             sdk_transfer_id: outcome.sdk_transfer_id,
@@ -88,7 +126,7 @@ impl Engine {
             resolution: None,
         };
         let key = self.audit_key.clone();
-        let t = self.store.writer.run_blocking(move |tx| {
+        move |tx| {
             let t = tx.transfer(id)?.ok_or_else(|| Error::internal(format!("transfer {id} vanished")))?;
             // A bulk item whose SDK could not be reached goes back to PENDING (SPEC §5).
             if let (Some(_), Verdict::Failed { code, message, retryable }) = (t.bulk, &change.verdict) {
@@ -98,9 +136,7 @@ impl Engine {
                 }
             }
             settle(tx, &key, "system", id, TransferStatus::Pending, &change)
-        })?;
-        self.schedule_reconciliation(&t);
-        Ok(t)
+        }
     }
 }
 
