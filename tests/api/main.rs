@@ -12,6 +12,7 @@ mod contract;
 mod crash;
 mod fault_proxy;
 mod faults;
+mod graceful;
 mod idempotency;
 mod metrics;
 mod ops;

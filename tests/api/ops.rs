@@ -80,3 +80,83 @@ fn a_second_server_on_the_same_data_directory_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(stderr.contains("in use by another sysgp process"), "{stderr}");
 }
+
+/// Another owner for the data directory than the user running the test.
+const OTHER_UID: u32 = 4242;
+
+#[test]
+fn direct_store_commands_refuse_a_data_directory_owned_by_another_user_and_change_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let mut app = spawn_app();
+    app.funded("22507000001", "XOF", "1000");
+    let dir = app.stop_server();
+    let me = std::fs::metadata(&dir).expect("data directory").uid();
+    let user_cmd = |args: &[&str]| {
+        let mut c = sysgp();
+        c.arg("user").args(args).env("SYSGP_DATA_DIR", &dir);
+        c
+    };
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let backup = scratch.path().join("backup.sysgp");
+    let taken = sysgp().arg("backup").arg(&backup).arg("--data-dir").arg(&dir).output().expect("backup runs");
+    assert!(taken.status.success(), "the owner may back up: {}", String::from_utf8_lossy(&taken.stderr));
+    if me == 0 {
+        // An empty directory prepared for the service user: restoring into it as root
+        // would leave files the service cannot open.
+        let target = scratch.path().join("restore-here");
+        std::fs::create_dir(&target).expect("restore target");
+        std::os::unix::fs::chown(&target, Some(OTHER_UID), None).expect("chown the restore target");
+        let restore = sysgp().arg("restore").arg(&backup).arg("--data-dir").arg(&target).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&restore.stderr);
+        assert!(!restore.status.success(), "restore ran as root into a directory of uid {OTHER_UID}");
+        assert!(stderr.contains(&format!("uid {OTHER_UID}")), "the refusal names the owner: {stderr}");
+        assert_eq!(std::fs::read_dir(&target).expect("read target").count(), 0, "a refused restore wrote files");
+        std::os::unix::fs::chown(&dir, Some(OTHER_UID), None).expect("chown the data directory");
+        let before = snapshot(&dir);
+        let check = sysgp().args(["check", "--data-dir"]).arg(&dir).output().expect("check runs");
+        let list = user_cmd(&["list"]).output().expect("user list runs");
+        let add = with_password(user_cmd(&["add", "owen", "--role", "maker"]), "a very long password\n");
+        for (what, out) in [("check", check), ("user list", list), ("user add", add)] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{what} ran as root on a directory of uid {OTHER_UID}");
+            let names = stderr.contains(&dir.display().to_string()) && stderr.contains(&format!("uid {OTHER_UID}"));
+            assert!(names, "{what}: the refusal names the directory and its owner: {stderr}");
+        }
+        assert_eq!(snapshot(&dir), before, "a refused command changed the data directory");
+        std::os::unix::fs::chown(&dir, Some(me), None).expect("give the data directory back");
+    } else {
+        println!("not root: cannot chown the data directory to uid {OTHER_UID}; only the owner's own run is checked");
+    }
+    let check = sysgp().args(["check", "--data-dir"]).arg(&dir).output().expect("check runs");
+    assert!(check.status.success(), "the owner may check: {}", String::from_utf8_lossy(&check.stderr));
+    let list = user_cmd(&["list"]).output().expect("user list runs");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "the owner may list users: {}", String::from_utf8_lossy(&list.stderr));
+    assert!(text.lines().any(|l| l.starts_with("admin")), "{text}");
+}
+
+/// Runs `cmd` with `input` on its standard input.
+fn with_password(mut cmd: Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Every entry under `dir`: path, size, modification time, mode and owner.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, i64, i64, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.is_dir() {
+            todo.extend(std::fs::read_dir(&path).expect("read dir").map(|e| e.expect("entry").path()));
+        }
+        entries.push((path, meta.size(), meta.mtime(), meta.mtime_nsec(), meta.mode(), meta.uid()));
+    }
+    entries.sort();
+    entries
+}

@@ -1,7 +1,8 @@
-//! The built binary as child processes, for the crash tests: a simulator with `--state`
-//! (the hub, alive for the whole test) and a `sysgp serve` on a data directory that is
-//! SIGKILLed, checked with `sysgp check`, restarted and finally stopped with SIGTERM;
-//! plus a small blocking JSON client and a seeded random source.
+//! The built binary as child processes, for the crash and graceful stop tests: a
+//! simulator with `--state` (the hub, alive for the whole test) and a `sysgp serve` on a
+//! data directory that is SIGKILLed or stopped with SIGTERM or SIGINT, checked with
+//! `sysgp check` and restarted, with each start's log kept; plus a small blocking JSON
+//! client (with a multipart upload and paging) and a seeded random source.
 
 use std::fs::File;
 use std::io::Write;
@@ -48,6 +49,15 @@ pub struct Cluster {
     _sim: Proc,
     // Last, so that the children are gone before their directory is.
     dir: tempfile::TempDir,
+}
+
+/// A graceful stop that ended with status 0.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopped {
+    /// Just after the signal was sent.
+    pub signalled_at: Instant,
+    /// From the signal to the exit.
+    pub took: Duration,
 }
 
 /// How the hub and the server are started.
@@ -131,12 +141,36 @@ impl Cluster {
 
     /// SIGTERM: the graceful stop must finish in time with status 0.
     pub fn stop_server(&mut self) {
+        self.stop_server_by("TERM");
+    }
+
+    /// Sends `signal` (`TERM` or `INT`): the graceful stop must finish in time with status 0.
+    pub fn stop_server_by(&mut self, signal: &str) -> Stopped {
         let mut server = self.server.take().expect("a running server");
         let pid = server.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid}");
-        let status = server.wait_exit(STOP_TIMEOUT).unwrap_or_else(|| panic!("no exit {STOP_TIMEOUT:?} after SIGTERM"));
-        assert!(status.success(), "graceful stop exited with {status}; see {}", server.log.display());
+        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid}");
+        let signalled_at = Instant::now();
+        let status =
+            server.wait_exit(STOP_TIMEOUT).unwrap_or_else(|| panic!("no exit {STOP_TIMEOUT:?} after SIG{signal}"));
+        assert!(status.success(), "graceful stop (SIG{signal}) exited with {status}; see {}", server.log.display());
+        Stopped { signalled_at, took: signalled_at.elapsed() }
+    }
+
+    /// The log (stderr) of the server's `start`-th start, counting from 0 (the attempt
+    /// that bound its port).
+    pub fn server_log(&self, start: usize) -> String {
+        let prefix = format!("serve-{start}-");
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("read the cluster directory")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+            .collect();
+        // Attempts are single digits (`PORT_ATTEMPTS`), so the names sort by attempt.
+        logs.sort();
+        let last = logs.last().unwrap_or_else(|| panic!("no log of server start {start}"));
+        std::fs::read_to_string(last).expect("read the server log")
     }
 
     /// `sysgp check` on the data directory (the store must not be open elsewhere).
@@ -189,6 +223,41 @@ impl Cluster {
         let (status, reply) = call(&self.agent, &self.url(path), token, Some(body)).expect("POST");
         assert_eq!(status, expected, "POST {path}: {reply}");
         reply
+    }
+
+    /// `POST /api/v1/bulk/upload/` as multipart (`source_msisdn`, then `file`), expecting 202.
+    pub fn upload_csv(&self, token: &str, source: &str, csv: &str) -> Value {
+        let boundary = "sysgp-bulk-upload-5f0c2a";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"source_msisdn\"\r\n\r\n{source}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pay.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        let mut reply = self
+            .agent
+            .post(&self.url("/api/v1/bulk/upload/"))
+            .header("authorization", &format!("Bearer {token}"))
+            .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
+            .send(body.as_bytes())
+            .expect("upload");
+        let status = reply.status().as_u16();
+        let text = reply.body_mut().read_to_string().expect("upload reply");
+        assert_eq!(status, 202, "upload: {text}");
+        serde_json::from_str(&text).expect("upload reply is JSON")
+    }
+
+    /// Every item of a list (`path` has a query with `limit`), following `next_cursor`.
+    pub fn all_pages(&self, token: &str, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self.get(token, &format!("{path}{cursor}"));
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return items,
+            }
+        }
     }
 
     /// Every transfer the simulator committed (`GET /__sim/transfers`).
