@@ -5,9 +5,14 @@
 //! Blocking (ureq): call it from the bulk pool or `spawn_blocking`, never on an async worker.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::json;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::outcome::{classify, fspiop_retryable, Answer, Exchange};
 use super::wire::{transfer_request, Payment, SdkReply};
@@ -108,6 +113,34 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most POST, PUT acceptParty, PUT acceptQuote: a longer dialogue is a misbehaving SDK.
 const STEPS_MAX: usize = 4;
 
+/// Resolves an IP address in the URL in place; a host name through ureq's resolver,
+/// which looks it up on a thread of its own so that the timeout holds. Without this,
+/// every call (pooled connection or not) started a thread just to parse `127.0.0.1`.
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.authority().and_then(|authority| {
+            let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+            let port = authority.port_u16().or(match uri.scheme_str() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            })?;
+            Some(SocketAddr::new(host.parse::<IpAddr>().ok()?, port))
+        });
+        match literal {
+            Some(addr) => {
+                let mut addrs = self.0.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
 /// Talks to one SDK Scheme Adapter.
 #[derive(Clone)]
 pub struct SdkClient {
@@ -121,7 +154,7 @@ impl SdkClient {
     /// A client for `base_url` (paths are appended with exactly one `/`).
     pub fn new(base_url: &str, mode: SdkMode, timeout: Duration) -> SdkClient {
         let agent = |global: Duration, idle: Duration| -> ureq::Agent {
-            ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_connect(Some(CONNECT_TIMEOUT))
                 .timeout_global(Some(global))
@@ -130,8 +163,8 @@ impl SdkClient {
                 .max_idle_connections_per_host(IDLE_CONNECTIONS_MAX)
                 .max_redirects(0)
                 .user_agent("sysgp")
-                .build()
-                .new_agent()
+                .build();
+            ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default())
         };
         SdkClient {
             base: base_url.trim_end_matches('/').to_owned(),
@@ -430,5 +463,34 @@ fn nothing_sent(error: &ureq::Error) -> bool {
                 | io::ErrorKind::AddrNotAvailable
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ureq::unversioned::transport::time::Duration as Wait;
+    use ureq::Timeout;
+
+    use super::*;
+
+    fn resolve(url: &str) -> Vec<SocketAddr> {
+        let uri: Uri = url.parse().expect("uri");
+        let timeout = NextTimeout {
+            after: Wait::Exact(Duration::from_secs(5)),
+            reason: Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        let config = ureq::Agent::config_builder().build();
+        LiteralFirst::default().resolve(&uri, &config, timeout).expect("resolves").to_vec()
+    }
+
+    #[test]
+    fn ip_addresses_resolve_in_place_and_names_through_the_resolver() {
+        assert_eq!(resolve("http://127.0.0.1:4001/transfers"), ["127.0.0.1:4001".parse().expect("addr")]);
+        assert_eq!(resolve("http://[::1]:4002/"), ["[::1]:4002".parse().expect("addr")]);
+        assert_eq!(resolve("http://10.0.0.7/"), ["10.0.0.7:80".parse().expect("addr")]);
+        let named = resolve("http://localhost:4003/");
+        assert!(!named.is_empty() && named.iter().all(|a| a.port() == 4003 && a.ip().is_loopback()), "{named:?}");
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! - [`client`]: one payment through the SDK's stages, with the mode and phase model.
 //! - [`outcome`]: the outcome table of SPEC §4.
-//! - [`wire`]: the request we send and the lenient reading of replies.
+//! - [`wire`]: the request we send and the lenient reading of replies (through
+//!   `prune`, which parses a reply keeping only the paths an outcome reads).
 //! - [`simulator`]: a real HTTP server speaking the SDK's outbound API, for tests and demos.
 pub mod client;
 pub mod outcome;
+mod prune;
 pub mod simulator;
 pub mod wire;
 

@@ -96,7 +96,7 @@ fn quote(root: &Value) -> Option<Quote> {
 
 /// Reads the deciding fields; `None` when the body is not JSON at all.
 pub fn parse_reply(body: &[u8]) -> Option<SdkReply> {
-    let root: Value = serde_json::from_slice(body).ok()?;
+    let root: Value = super::prune::parse(body, &super::prune::REPLY)?;
     if !root.is_object() {
         return Some(SdkReply::default());
     }
