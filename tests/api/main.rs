@@ -4,18 +4,18 @@
 mod accounts;
 mod bad_input;
 mod bulk;
-mod bulk_crash;
 mod bulk_files;
 mod bulk_flows;
 mod cli;
 mod contract;
-mod crash;
 mod fault_proxy;
 mod faults;
 mod graceful;
 mod idempotency;
 mod metrics;
 mod ops;
+// Shared with the crash campaign (tests/campaign): not every helper is used here.
+#[allow(dead_code)]
 mod procs;
 mod sdk_outcomes;
 mod security;
