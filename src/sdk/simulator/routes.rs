@@ -221,7 +221,8 @@ fn log_transfer(call: &str, live: &Live) {
 }
 
 fn json_reply(status: u16, body: &Value) -> Response {
-    bytes_reply(status, body.to_string().into_bytes())
+    // Straight into bytes: `Value`'s Display goes through a formatter per token.
+    bytes_reply(status, serde_json::to_vec(body).unwrap_or_default())
 }
 
 fn bytes_reply(status: u16, body: Vec<u8>) -> Response {
