@@ -1,10 +1,11 @@
 //! Bulk jobs over HTTP for the benches: payee files generated on disk a line at a
 //! time, a stack with a funded source wallet and a checker, and the job's life (upload
-//! streamed from the file, polls, approve, pause).
+//! streamed from the file, polls, approve, pause, paid to its end).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -39,10 +40,16 @@ pub fn amount(i: u64) -> u64 {
 
 /// Writes `rows` payees to `path` a line at a time (never the whole file in memory).
 pub fn write_csv(path: &Path, rows: u64) -> std::io::Result<u64> {
+    write_csv_tagged(path, rows, "bench")
+}
+
+/// As `write_csv`, with references `<tag>-<line>`: files with different tags differ,
+/// so the server does not refuse a later one as a duplicate.
+pub fn write_csv_tagged(path: &Path, rows: u64, tag: &str) -> std::io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(w, "msisdn,amount,reference")?;
     for i in 0..rows {
-        writeln!(w, "{},{},bench-{i}", payee(i), amount(i))?;
+        writeln!(w, "{},{},{tag}-{i}", payee(i), amount(i))?;
     }
     w.flush()?;
     Ok(std::fs::metadata(path)?.len())
@@ -170,6 +177,30 @@ impl Bench {
         match json_exchange(&mut self.conn, &raw)? {
             (200, _) => Ok(()),
             (status, v) => Err(format!("{action}: HTTP {status} {v}")),
+        }
+    }
+
+    /// Uploads `csv`, approves the job and polls it every `poll` until COMPLETED, adding
+    /// the items it finishes to `finished` as they go; fails on any other status or when
+    /// `deadline` passes. The finished job.
+    pub fn pay_job(
+        &mut self,
+        csv: &Path,
+        poll: Duration,
+        deadline: Instant,
+        finished: &AtomicU64,
+    ) -> Result<Value, String> {
+        let (id, _, _) = self.ingest(csv)?;
+        self.approve(&id)?;
+        let before = finished.load(Ordering::Relaxed);
+        loop {
+            let job = self.job(&id)?;
+            finished.store(before + count(&job, "COMPLETED") + count(&job, "FAILED"), Ordering::Relaxed);
+            match job["status"].as_str().unwrap_or("") {
+                "COMPLETED" => return Ok(job),
+                "PROCESSING" if Instant::now() < deadline => std::thread::sleep(poll),
+                other => return Err(format!("job {id} is {other}: {job}")),
+            }
         }
     }
 

@@ -1,10 +1,11 @@
-//! Shared by the custom-harness benchmarks (`benches/p2p.rs`, `benches/bulk.rs`):
-//! locating the release `sysgp` binary, starting the server and the SDK simulator as
-//! separate processes on a fresh data directory (with more users when asked), a bare
-//! warp baseline server (the bench executable re-executes itself), a minimal keep-alive
-//! HTTP/1.1 client (with streamed multipart uploads from a file), the closed-loop load
-//! generator, `/proc` CPU and memory accounting, `/metrics` scraping and the report
-//! plumbing (percentiles, machine info, `target/bench/*.json`); `jobs` drives bulk jobs.
+//! Shared by the custom-harness benchmarks (`benches/p2p.rs`, `benches/bulk.rs`,
+//! `benches/soak.rs`): locating the release `sysgp` binary, starting the server and the
+//! SDK simulator as separate processes on a fresh data directory (with more users when
+//! asked), a bare warp baseline server (the bench executable re-executes itself), a
+//! minimal keep-alive HTTP/1.1 client (with streamed multipart uploads from a file), the
+//! closed-loop and open-loop load generators, `/proc` CPU, memory and disk accounting,
+//! `/metrics` scraping and the report plumbing (percentiles, machine info,
+//! `target/bench/*.json`); `jobs` drives bulk jobs.
 //!
 //! Each bench uses part of this module.
 #![allow(dead_code)]
@@ -875,10 +876,166 @@ pub fn run_load(
     result
 }
 
-fn sleep_until(t: Instant) {
+/// Sleeps until `t` (returns at once when it has passed).
+pub fn sleep_until(t: Instant) {
     let now = Instant::now();
     if t > now {
         std::thread::sleep(t - now);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Open-loop load generator
+// ---------------------------------------------------------------------------------
+
+/// What an open-loop run saw in one window; a request counts in the window it was due in.
+#[derive(Clone, Debug, Default)]
+pub struct WindowSeen {
+    /// Requests that passed the check.
+    pub ok: u64,
+    /// The same, by the kind the request function named.
+    pub ok_by_kind: BTreeMap<&'static str, u64>,
+    /// 422 business refusals, by "kind code".
+    pub refused: BTreeMap<String, u64>,
+    /// Other failures by kind: count and one body or error, truncated.
+    pub errors: BTreeMap<String, (u64, String)>,
+    /// Latencies of the passed requests from when they were due, microseconds (sorted
+    /// once `run_open_loop` returns).
+    pub latencies_us: Vec<u32>,
+    /// Longest wait between when a request was due and when a sender sent it.
+    pub send_lag_max_us: u32,
+}
+
+impl WindowSeen {
+    /// Adds `other`'s requests to these.
+    pub fn merge(&mut self, other: WindowSeen) {
+        self.ok += other.ok;
+        for (k, n) in other.ok_by_kind {
+            *self.ok_by_kind.entry(k).or_default() += n;
+        }
+        for (k, n) in other.refused {
+            *self.refused.entry(k).or_default() += n;
+        }
+        for (k, (n, sample)) in other.errors {
+            self.errors.entry(k).or_insert((0, sample)).0 += n;
+        }
+        self.latencies_us.extend(other.latencies_us);
+        self.send_lag_max_us = self.send_lag_max_us.max(other.send_lag_max_us);
+    }
+
+    /// Failed requests.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().map(|(n, _)| n).sum()
+    }
+
+    /// The `p` percentile (0–100) of the latencies, milliseconds (sorted latencies only).
+    pub fn ms(&self, p: f64) -> Option<f64> {
+        percentile(&self.latencies_us, p).map(|us| round(f64::from(us) / 1000.0, 3))
+    }
+}
+
+/// A fixed-rate schedule: request `k` is due at `start + k ÷ rate`, whatever became of
+/// the earlier ones, for `duration`, counted in `windows` equal windows.
+#[derive(Clone, Debug)]
+pub struct OpenLoop {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Sender threads, one keep-alive connection each.
+    pub senders: usize,
+    /// Requests per second.
+    pub rate: f64,
+    /// How long requests are sent.
+    pub duration: Duration,
+    /// Windows the duration is cut into.
+    pub windows: usize,
+    /// When request 0 is due.
+    pub start: Instant,
+}
+
+/// Request number `k`: its kind (for the report) and its raw bytes.
+pub type ScheduledFn<'a> = dyn Fn(u64) -> (&'static str, &'a [u8]) + Sync + 'a;
+
+/// Sends the schedule's requests on `plan.senders` threads while `during` runs on this
+/// thread; `check` judges each reply, except that a 422 counts as a business refusal.
+/// Latencies count from when each request was due, so a stalled server shows as
+/// latency, not as a lower offered rate.
+pub fn run_open_loop<T>(
+    plan: &OpenLoop,
+    request: &ScheduledFn<'_>,
+    check: &CheckFn<'_>,
+    during: impl FnOnce() -> T,
+) -> (Vec<WindowSeen>, T) {
+    let next = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..plan.senders)
+            .map(|i| {
+                let next = &next;
+                std::thread::Builder::new()
+                    .name(format!("open-loop-{i}"))
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(scope, move || open_loop_sender(plan, request, check, next))
+                    .expect("spawn a sender thread")
+            })
+            .collect();
+        let t = during();
+        let mut seen = vec![WindowSeen::default(); plan.windows];
+        for h in handles {
+            for (mine, theirs) in seen.iter_mut().zip(h.join().expect("sender thread")) {
+                mine.merge(theirs);
+            }
+        }
+        seen.iter_mut().for_each(|s| s.latencies_us.sort_unstable());
+        (seen, t)
+    })
+}
+
+/// One sender: takes the next request number, waits until it is due, sends it.
+fn open_loop_sender(
+    plan: &OpenLoop,
+    request: &ScheduledFn<'_>,
+    check: &CheckFn<'_>,
+    next: &AtomicU64,
+) -> Vec<WindowSeen> {
+    let mut conn = Conn::new(plan.addr);
+    let mut seen = vec![WindowSeen::default(); plan.windows];
+    let micros = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    loop {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let offset = Duration::from_secs_f64(k as f64 / plan.rate);
+        if offset >= plan.duration {
+            return seen;
+        }
+        let due = plan.start + offset;
+        sleep_until(due);
+        let (kind, raw) = request(k);
+        let sent = Instant::now();
+        let result = conn.request(raw);
+        let done = Instant::now();
+        let w = (offset.as_secs_f64() / plan.duration.as_secs_f64() * plan.windows as f64) as usize;
+        let s = &mut seen[w.min(plan.windows - 1)];
+        s.send_lag_max_us = s.send_lag_max_us.max(micros(sent.saturating_duration_since(due)));
+        let failed = match &result {
+            Ok(r) if r.status == 422 => {
+                *s.refused.entry(format!("{kind} {}", error_code(&r.body).unwrap_or_default())).or_default() += 1;
+                continue;
+            }
+            Ok(r) => check(r.status, &r.body).err().map(|e| (e, String::from_utf8_lossy(&r.body).into_owned())),
+            Err(e) => Some((format!("io: {}", e.kind()), e.to_string())),
+        };
+        match failed {
+            None => {
+                s.ok += 1;
+                *s.ok_by_kind.entry(kind).or_default() += 1;
+                s.latencies_us.push(micros(done.duration_since(due)));
+            }
+            Some((e, sample)) => {
+                s.errors.entry(format!("{kind}: {e}")).or_insert((0, sample.chars().take(300).collect())).0 += 1;
+                if result.is_err() {
+                    // A dead or refusing server: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
     }
 }
 
@@ -1065,6 +1222,21 @@ impl CpuSnapshot {
             "server_threads_runqueue_wait_cores": delta(&self.server_threads_wait, &later.server_threads_wait),
         })
     }
+}
+
+/// Bytes on disk under `path` (allocated blocks, as `du` counts them), files and
+/// subdirectories; what cannot be read counts as nothing.
+pub fn disk_usage_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => m.blocks() * 512 + disk_usage_bytes(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// A `/proc/<pid>/status` figure in kB (`VmHWM`: peak resident set; `VmRSS`: now).

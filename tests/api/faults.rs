@@ -28,7 +28,7 @@
 //! cores). `SYSGP_FAULT_ROUNDS=N` runs N rounds with fresh transfers (forwarded / not
 //! forwarded variants alternate between rounds), e.g. `SYSGP_FAULT_ROUNDS=20 cargo test
 //! --test api faults -- --nocapture`. The faults injected per kind and how each transfer
-//! ended are printed (shown with `--nocapture`).
+//! ended are printed (shown with `--nocapture`) and written to `target/bench/faults.json`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -616,4 +616,68 @@ fn report(mode: &Mode, proxy: &FaultProxy, outcomes: &[Outcome], elapsed: Durati
         MONEY_IDLE_MAX.as_millis()
     ));
     println!("{text}");
+    write_summary(mode, &injected, &ends, elapsed);
+}
+
+/// The four modes run in parallel and share the summary file.
+static SUMMARY: Mutex<()> = Mutex::new(());
+
+/// Adds this mode's figures to `<target>/bench/faults.json` (`CARGO_TARGET_DIR`, else
+/// `target/` of the crate), keeping the other modes' latest ones.
+fn write_summary(
+    mode: &Mode,
+    injected: &BTreeMap<String, usize>,
+    ends: &BTreeMap<&str, BTreeMap<&str, usize>>,
+    elapsed: Duration,
+) {
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    for (end, n) in ends.values().flatten() {
+        *outcomes.entry(end).or_default() += n;
+    }
+    let ended = |what: &str| outcomes.iter().filter(|(e, _)| e.contains(what)).map(|(_, n)| n).sum::<usize>();
+    let by_kind: BTreeMap<&str, Value> = ends
+        .iter()
+        .map(|(kind, how)| (*kind, json!({ "injected": injected.get(*kind).copied().unwrap_or(0), "ended": how })))
+        .collect();
+    let figures = json!({
+        "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "rounds": rounds(),
+        "transfers": outcomes.values().sum::<usize>(),
+        "faults_injected": injected.values().sum::<usize>(),
+        "faults_by_kind": injected,
+        "by_kind": by_kind,
+        "outcomes": outcomes,
+        "in_doubt_settled_by_reconciliation": ended("by reconciliation"),
+        "in_doubt_resolved_by_an_operator": ended("by an operator"),
+        "seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), std::path::PathBuf::from);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(target).join("bench");
+    let path = dir.join("faults.json");
+    let _guard = SUMMARY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
+    };
+    let mut summary: Value =
+        std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    if !summary["modes"].is_object() {
+        summary = json!({ "campaign": "faults", "modes": {} });
+    }
+    summary["date"] = figures["date"].clone();
+    summary["command"] = json!("cargo test --release --test api faults");
+    summary["machine"] = json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
+        "mem_total_mb": field(&read("/proc/meminfo"), "MemTotal")
+            .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb / 1024),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+    });
+    summary["modes"][mode.name] = figures;
+    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text + "\n")) {
+        println!("could not write {}: {e}", path.display());
+    }
 }

@@ -27,8 +27,9 @@
 //! - `SYSGP_MODEL_OPS_MAX=N` changes the longest sequence (default 30).
 //! - `SYSGP_MODEL_COVERAGE=1` prints how often each outcome was reached.
 //!
-//! The run ends by printing how many sequences and operations were checked; from the
-//! CI size up it also fails if an outcome of `coverage::REQUIRED` was never reached.
+//! The run ends by printing how many sequences and operations were checked (also
+//! written to `target/bench/model.json`); from the CI size up it also fails if an
+//! outcome of `coverage::REQUIRED` was never reached.
 
 mod compare;
 mod coverage;
@@ -150,18 +151,57 @@ fn random_operation_sequences_keep_the_ledger_equal_to_the_model() {
         tally.ops.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
+    let outcomes = tally.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    let missing: Vec<&str> = if cases >= CASES_DEFAULT {
+        coverage::REQUIRED.iter().copied().filter(|l| !outcomes.contains_key(*l)).collect()
+    } else {
+        Vec::new()
+    };
+    write_summary(&tally, cases, ops_max, started.elapsed().as_secs_f64(), result.is_ok(), &missing);
     if let Err(e) = result {
         panic!("{e}");
     }
-    let outcomes = tally.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     if std::env::var_os("SYSGP_MODEL_COVERAGE").is_some() {
         for (label, n) in &outcomes {
             let _ = writeln!(std::io::stderr(), "{n:>8}  {label}");
         }
     }
-    if cases >= CASES_DEFAULT {
-        let missing: Vec<&str> = coverage::REQUIRED.iter().copied().filter(|l| !outcomes.contains_key(*l)).collect();
-        assert!(missing.is_empty(), "outcomes never reached (a generator change?): {missing:?}");
+    assert!(missing.is_empty(), "outcomes never reached (a generator change?): {missing:?}");
+}
+
+/// Writes the run's figures to `<target>/bench/model.json` (`CARGO_TARGET_DIR`, else
+/// `target/` of the crate), for `BENCHMARKS.md`.
+fn write_summary(tally: &Tally, cases: u32, ops_max: usize, seconds: f64, passed: bool, missing: &[&str]) {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
+    };
+    let summary = serde_json::json!({
+        "campaign": "model",
+        "command": "SYSGP_MODEL_CASES=N cargo test --release --test model",
+        "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "sequences": tally.sequences.load(Ordering::Relaxed),
+        "sequences_asked": cases,
+        "operations": tally.ops.load(Ordering::Relaxed),
+        "ops_max": ops_max,
+        "seconds": (seconds * 10.0).round() / 10.0,
+        "passed": passed && missing.is_empty(),
+        "outcomes_never_reached": missing,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "machine": {
+            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
+            "mem_total_mb": field(&read("/proc/meminfo"), "MemTotal")
+                .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kb| kb / 1024),
+            "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        },
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), std::path::PathBuf::from);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(target).join("bench");
+    let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("model.json"), text + "\n")) {
+        let _ = writeln!(std::io::stderr(), "could not write {}/model.json: {e}", dir.display());
     }
 }
 
