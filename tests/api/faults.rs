@@ -652,14 +652,9 @@ fn write_summary(
         "seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), std::path::PathBuf::from);
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(target).join("bench");
+    let dir = crate::report::bench_dir();
     let path = dir.join("faults.json");
     let _guard = SUMMARY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let field = |text: &str, name: &str| {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
-    };
     let mut summary: Value =
         std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     if !summary["modes"].is_object() {
@@ -667,14 +662,7 @@ fn write_summary(
     }
     summary["date"] = figures["date"].clone();
     summary["command"] = json!("cargo test --release --test api faults");
-    summary["machine"] = json!({
-        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
-        "mem_total_mb": field(&read("/proc/meminfo"), "MemTotal")
-            .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb / 1024),
-        "kernel": read("/proc/sys/kernel/osrelease").trim(),
-    });
+    summary["machine"] = crate::report::machine();
     summary["modes"][mode.name] = figures;
     let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text + "\n")) {

@@ -17,6 +17,8 @@ mod ops;
 // Shared with the crash campaign (tests/campaign): not every helper is used here.
 #[allow(dead_code)]
 mod procs;
+#[path = "../common/report.rs"]
+mod report;
 mod sdk_outcomes;
 mod security;
 mod support;

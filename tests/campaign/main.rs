@@ -13,6 +13,8 @@
 
 mod bulk;
 mod load;
+#[path = "../common/report.rs"]
+mod report;
 mod summary;
 mod verify;
 

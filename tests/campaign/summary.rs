@@ -1,7 +1,6 @@
 //! The campaign's summary: one line per mode on stderr and an entry per mode in
 //! `target/bench/crash.json` (both tests of a run share the file).
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -126,7 +125,7 @@ impl Summary {
             "date": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         });
         let _guard = lock(&FILE_LOCK);
-        let dir = bench_dir();
+        let dir = crate::report::bench_dir();
         std::fs::create_dir_all(&dir).expect("create the bench directory");
         let path = dir.join("crash.json");
         let mut all = std::fs::read_to_string(&path)
@@ -134,6 +133,7 @@ impl Summary {
             .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
             .unwrap_or_default();
         all.insert(self.mode.to_owned(), entry);
+        all.insert("machine".to_owned(), crate::report::machine());
         let text = serde_json::to_string_pretty(&all).expect("JSON");
         std::fs::write(&path, text + "\n").expect("write crash.json");
     }
@@ -141,12 +141,4 @@ impl Summary {
 
 fn tenths(d: Duration) -> f64 {
     (d.as_secs_f64() * 10.0).round() / 10.0
-}
-
-/// `$CARGO_TARGET_DIR/bench`, else `target/bench` in the package.
-fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench")
 }

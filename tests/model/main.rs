@@ -38,6 +38,8 @@ mod ops;
 mod reference;
 mod reference_flows;
 mod regressions;
+#[path = "../common/report.rs"]
+mod report;
 mod system;
 
 use std::collections::BTreeMap;
@@ -172,10 +174,6 @@ fn random_operation_sequences_keep_the_ledger_equal_to_the_model() {
 /// Writes the run's figures to `<target>/bench/model.json` (`CARGO_TARGET_DIR`, else
 /// `target/` of the crate), for `BENCHMARKS.md`.
 fn write_summary(tally: &Tally, cases: u32, ops_max: usize, seconds: f64, passed: bool, missing: &[&str]) {
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let field = |text: &str, name: &str| {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
-    };
     let summary = serde_json::json!({
         "campaign": "model",
         "command": "SYSGP_MODEL_CASES=N cargo test --release --test model",
@@ -188,17 +186,9 @@ fn write_summary(tally: &Tally, cases: u32, ops_max: usize, seconds: f64, passed
         "passed": passed && missing.is_empty(),
         "outcomes_never_reached": missing,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "machine": {
-            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
-            "mem_total_mb": field(&read("/proc/meminfo"), "MemTotal")
-                .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map(|kb| kb / 1024),
-            "kernel": read("/proc/sys/kernel/osrelease").trim(),
-        },
+        "machine": report::machine(),
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), std::path::PathBuf::from);
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(target).join("bench");
+    let dir = report::bench_dir();
     let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("model.json"), text + "\n")) {
         let _ = writeln!(std::io::stderr(), "could not write {}/model.json: {e}", dir.display());
