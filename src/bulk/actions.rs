@@ -232,17 +232,20 @@ impl Engine {
     pub fn pause_job_blocking(&self, actor: &str, id: Uuid, reason: String) -> Result<Job, Error> {
         let key = self.audit_key.clone();
         let actor = actor.to_owned();
-        self.store.writer.run_blocking(move |tx| {
-            let mut job = load_job(tx, id)?;
-            if job.status != JobStatus::Processing {
-                return Err(invalid_state(&job, "pause"));
-            }
-            job.status = JobStatus::Paused;
-            job.reason = Some(reason.clone());
-            save_job(tx, &job)?;
-            audit_job(tx, &key, &actor, "JOB_PAUSED", &job, json!({ "reason": reason }))?;
-            Ok(job)
-        })
+        self.store
+            .writer
+            .run_blocking(move |tx| {
+                let mut job = load_job(tx, id)?;
+                if job.status != JobStatus::Processing {
+                    return Err(invalid_state(&job, "pause"));
+                }
+                job.status = JobStatus::Paused;
+                job.reason = Some(reason.clone());
+                save_job(tx, &job)?;
+                audit_job(tx, &key, &actor, "JOB_PAUSED", &job, json!({ "reason": reason }))?;
+                Ok(job)
+            })
+            .inspect(|_| self.bulk.wake())
     }
 
     /// `POST …/pause/`.
@@ -309,6 +312,7 @@ impl Engine {
                 Ok(job)
             })
             .await?;
+        self.bulk.wake();
         self.spawn_cancel_items(id);
         Ok(job)
     }

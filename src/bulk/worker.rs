@@ -25,6 +25,9 @@ use crate::store::TreeId;
 const CHUNK: usize = 16;
 /// How often the dispatcher looks for newly runnable jobs when nobody wakes it.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// How long the dispatcher keeps its list of runnable jobs when no job changed state:
+/// reading every job record per round would cost more the longer the job history.
+const RESCAN: Duration = Duration::from_secs(1);
 /// Completions counted for the rate and ETA.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -44,6 +47,8 @@ struct PoolState {
     /// Settled SDK items whose outcome the breaker has not seen yet.
     unobserved: Vec<(Uuid, Transfer)>,
     woken: bool,
+    /// A job changed state since the dispatcher last listed the runnable ones.
+    changed: bool,
 }
 
 /// Shared state of the pool: claims, per-job cursors, breakers and rates.
@@ -54,12 +59,18 @@ pub struct BulkPool {
 }
 
 impl BulkPool {
-    /// Tells the dispatcher that work may be waiting (approve, resume, retry).
+    /// Tells the dispatcher that a job changed state (approve, resume, retry, pause,
+    /// cancel): work may be waiting, or a job may have stopped.
     pub fn wake(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.woken = true;
+            s.changed = true;
         }
         self.signal.notify_all();
+    }
+
+    fn take_changed(&self) -> bool {
+        self.state.lock().map(|mut s| std::mem::take(&mut s.changed)).unwrap_or(true)
     }
 
     /// Forgets a job's breaker history (on resume).
@@ -143,17 +154,25 @@ impl Engine {
 
     fn dispatch(&self, sender: &SyncSender<Claim>) {
         let mut limiter = self.limits.bulk.rate_per_sec.map(RateLimiter::new);
+        let mut jobs: Vec<Uuid> = Vec::new();
+        let mut listed: Option<Instant> = None;
         while !self.is_stopping() {
-            let jobs = match self.runnable_jobs() {
-                Ok(jobs) => jobs,
-                Err(e) => {
+            let stale = listed.is_none_or(|at| at.elapsed() >= RESCAN);
+            if self.bulk.take_changed() || stale || jobs.is_empty() {
+                jobs = self.runnable_jobs().unwrap_or_else(|e| {
                     log::error!("bulk dispatcher: {e}");
                     Vec::new()
-                }
-            };
+                });
+                listed = Some(Instant::now());
+            }
             let mut handed = 0;
-            for job in jobs {
-                for claim in self.next_claims(job) {
+            let mut exhausted = Vec::new();
+            for &job in &jobs {
+                let claims = self.next_claims(job);
+                if claims.is_empty() {
+                    exhausted.push(job);
+                }
+                for claim in claims {
                     if let Some(l) = limiter.as_mut() {
                         l.wait();
                     }
@@ -163,6 +182,8 @@ impl Engine {
                     handed += 1;
                 }
             }
+            // Nothing left to hand out: dropped until the next listing.
+            jobs.retain(|job| !exhausted.contains(job));
             if handed == 0 {
                 self.bulk.wait(IDLE_WAIT);
             }
