@@ -6,6 +6,7 @@ use serde_json::Value;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::bodies::ReasonBody;
 use super::request::Ctx;
 use super::transfers::{list_transfers, money_reply};
 use super::{actor, response, views, AmountInput};
@@ -21,12 +22,6 @@ pub(super) struct CreateBody {
     msisdn: String,
     currency: String,
     display_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ReasonBody {
-    reason: String,
 }
 
 #[derive(Deserialize)]

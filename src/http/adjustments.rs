@@ -6,6 +6,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::accounts::{bad_param, cursor, limit};
+use super::bodies::{Empty, ReasonBody};
 use super::request::Ctx;
 use super::transfers::idempotency_key;
 use super::{actor, response, views, AmountInput};
@@ -23,16 +24,6 @@ pub(super) struct CreateBody {
     reason: String,
     refers_to: Option<String>,
 }
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ReasonBody {
-    reason: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Empty {}
 
 fn id_param(ctx: &Ctx, code: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found(code, "no such id"))

@@ -14,6 +14,7 @@ use warp::reply::Response;
 use warp::Reply;
 
 use super::accounts::{bad_param, cursor, limit};
+use super::bodies::{Empty, ReasonBody, ResolveBody};
 use super::request::Ctx;
 use super::{actor, principal, response};
 use crate::bulk::files;
@@ -23,7 +24,6 @@ use crate::bulk::upload::{StagedFile, UploadFields};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::store::TreeId;
-use crate::transfers::resolve::{check_reason, ResolveRequest};
 
 /// Form fields other than the file are short.
 const FIELD_BYTES_MAX: u64 = 4096;
@@ -33,24 +33,6 @@ const FIELD_BYTES_MAX: u64 = 4096;
 pub(super) struct ApproveBody {
     #[serde(default)]
     acknowledge_duplicates: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ReasonBody {
-    reason: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Empty {}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ResolveBody {
-    sdk_transfer_id: Option<String>,
-    outcome: Option<String>,
-    reason: String,
 }
 
 fn job_id(ctx: &Ctx) -> Result<Uuid, Error> {
@@ -346,19 +328,7 @@ pub async fn action(ctx: &mut Ctx, what: &str) -> Result<Response, Error> {
 pub async fn resolve_item(ctx: &mut Ctx) -> Result<Response, Error> {
     let id = job_id(ctx)?;
     let line: u32 = ctx.param(1).parse().map_err(|_| Error::not_found("ITEM_NOT_FOUND", "no such line"))?;
-    let body: ResolveBody = ctx.json().await?;
-    let reason = check_reason(&body.reason)?;
-    let req = match (body.sdk_transfer_id, body.outcome.as_deref()) {
-        (Some(s), None) => ResolveRequest::ByHub { sdk_transfer_id: s.trim().to_owned(), reason },
-        (None, Some("COMPLETED")) => ResolveRequest::ByOperator { completed: true, reason },
-        (None, Some("FAILED")) => ResolveRequest::ByOperator { completed: false, reason },
-        _ => {
-            return Err(Error::invalid(
-                "RESOLVE_FORMAT",
-                "send either sdk_transfer_id or outcome (COMPLETED or FAILED), with a reason",
-            ))
-        }
-    };
+    let req = ctx.json::<ResolveBody>().await?.into_request()?;
     let engine = ctx.state.engine.clone();
     let a = actor(ctx)?;
     let t =

@@ -7,7 +7,7 @@
 use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::request::decode_json;
-use super::{accounts, adjustments, auth, bulk, transfers};
+use super::{accounts, adjustments, auth, bodies, bulk, transfers};
 use crate::error::Error;
 
 /// Declares the kinds once: name, body type, route.
@@ -58,17 +58,13 @@ request_kinds! {
     UserRole => auth::RoleBody, "POST /api/v1/users/{username}/role/";
     UserPassword => auth::PasswordBody, "POST /api/v1/users/{username}/password/";
     AccountCreate => accounts::CreateBody, "POST /api/v1/accounts/";
-    AccountReason => accounts::ReasonBody, "POST /api/v1/accounts/{msisdn}/freeze|unfreeze/";
+    Reason => bodies::ReasonBody, "POST …/freeze|unfreeze/, adjustments|transfers|bulk/jobs/{id}/reject/";
     Cash => accounts::CashBody, "POST /api/v1/accounts/{msisdn}/deposit|withdraw/";
     TransferCreate => transfers::P2pBody, "POST /api/v1/transfers/";
-    TransferResolve => transfers::ResolveBody, "POST /api/v1/transfers/{id}/resolve/";
+    Resolve => bodies::ResolveBody, "POST /api/v1/transfers/{id}/resolve/, …/items/{line}/resolve/";
     AdjustmentCreate => adjustments::CreateBody, "POST /api/v1/adjustments/";
-    AdjustmentReason => adjustments::ReasonBody, "POST /api/v1/adjustments|transfers/{id}/reject/";
-    AdjustmentEmpty => adjustments::Empty, "POST /api/v1/adjustments|transfers/{id}/approve/";
+    Empty => bodies::Empty, "POST …/approve/ (adjustments, transfers), bulk/jobs/{id}/pause|resume|cancel/";
     JobApprove => bulk::ApproveBody, "POST /api/v1/bulk/jobs/{id}/approve|retry/";
-    JobReason => bulk::ReasonBody, "POST /api/v1/bulk/jobs/{id}/reject/";
-    JobEmpty => bulk::Empty, "POST /api/v1/bulk/jobs/{id}/pause|resume|cancel/";
-    JobItemResolve => bulk::ResolveBody, "POST /api/v1/bulk/jobs/{id}/items/{line}/resolve/";
 }
 
 /// The field list serde derives for a struct, read by asking it to deserialize from a
@@ -112,10 +108,10 @@ mod tests {
     #[test]
     fn every_kind_names_its_fields() {
         assert_eq!(RequestKind::Login.fields(), ["username", "password"]);
-        assert_eq!(RequestKind::JobEmpty.fields(), [] as [&str; 0]);
+        assert_eq!(RequestKind::Empty.fields(), [] as [&str; 0]);
         for kind in RequestKind::ALL {
             let has_fields = !kind.fields().is_empty();
-            let empty = matches!(kind, RequestKind::AdjustmentEmpty | RequestKind::JobEmpty);
+            let empty = matches!(kind, RequestKind::Empty);
             assert!(has_fields ^ empty, "{kind:?}");
         }
     }

@@ -8,6 +8,7 @@ mod adjustments;
 mod assets;
 mod audit;
 mod auth;
+mod bodies;
 mod bulk;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -8,6 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::accounts::{bad_param, cursor, limit};
+use super::bodies::ResolveBody;
 use super::request::Ctx;
 use super::{actor, response, views, AmountInput, HttpState};
 use crate::error::Error;
@@ -15,7 +16,6 @@ use crate::ledger::{Currency, Msisdn, Route, Timestamp, TransferStatus};
 use crate::store::TransferQuery;
 use crate::transfers::idempotency::check_key;
 use crate::transfers::p2p::P2pRequest;
-use crate::transfers::resolve::{check_reason, ResolveRequest};
 use crate::transfers::{Posted, Replay};
 
 #[derive(Deserialize)]
@@ -27,14 +27,6 @@ pub(super) struct P2pBody {
     currency: Option<String>,
     note: Option<String>,
     transfer_id: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ResolveBody {
-    sdk_transfer_id: Option<String>,
-    outcome: Option<String>,
-    reason: String,
 }
 
 /// The `Idempotency-Key` header, checked.
@@ -151,30 +143,7 @@ fn parse_time(params: &BTreeMap<String, String>, name: &str) -> Result<Option<Ti
 /// `POST /api/v1/transfers/{id}/resolve/`.
 pub async fn resolve(ctx: &mut Ctx) -> Result<Response, Error> {
     let id = Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("TRANSFER_NOT_FOUND", "no such transfer"))?;
-    let body: ResolveBody = ctx.json().await?;
-    let reason = check_reason(&body.reason)?;
-    let req = match (body.sdk_transfer_id, body.outcome.as_deref()) {
-        (Some(sdk_transfer_id), None) => {
-            let sdk_transfer_id = sdk_transfer_id.trim().to_owned();
-            if sdk_transfer_id.is_empty()
-                || sdk_transfer_id.len() > 64
-                || !sdk_transfer_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err(Error::invalid_field(
-                    "SDK_TRANSFER_ID_FORMAT",
-                    "sdk_transfer_id",
-                    "sdk_transfer_id must be a UUID or ULID",
-                ));
-            }
-            ResolveRequest::ByHub { sdk_transfer_id, reason }
-        }
-        (None, Some("COMPLETED")) => ResolveRequest::ByOperator { completed: true, reason },
-        (None, Some("FAILED")) => ResolveRequest::ByOperator { completed: false, reason },
-        (None, Some(_)) => {
-            return Err(Error::invalid_field("INVALID_FIELD", "outcome", "outcome must be COMPLETED or FAILED"))
-        }
-        _ => return Err(Error::invalid("RESOLVE_FORMAT", "send either sdk_transfer_id or outcome, with a reason")),
-    };
+    let req = ctx.json::<ResolveBody>().await?.into_request()?;
     let engine = ctx.state.engine.clone();
     let actor = actor(ctx)?;
     let t = tokio::spawn(async move { engine.resolve(&actor, id, req).await }).await.map_err(Error::internal)??;
