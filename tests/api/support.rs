@@ -257,23 +257,8 @@ impl TestApp {
 
     /// Uploads a bulk file as user `name` (multipart: `file` plus text fields).
     pub fn upload(&self, name: &str, file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> Reply {
-        let boundary = "sysgp-test-boundary-7d2b1a3e";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-            );
-        }
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes());
-        body.extend_from_slice(csv);
-        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let token = self.token_for(name);
-        let req = self
-            .agent
-            .post(&self.url("/api/v1/bulk/upload/"))
-            .header("authorization", &format!("Bearer {token}"))
-            .header("content-type", &format!("multipart/form-data; boundary={boundary}"));
-        checked("POST", "/api/v1/bulk/upload/", to_reply(req.send(&body[..])))
+        let body = multipart(file_name, csv, fields);
+        checked("POST", "/api/v1/bulk/upload/", to_reply(self.upload_request(name).send(&body[..])))
     }
 
     /// Polls a job until `done` says so.
@@ -442,26 +427,15 @@ impl TestApp {
     /// Like [`TestApp::upload`], but sent with `Transfer-Encoding: chunked` and no
     /// Content-Length, as a streaming client would.
     pub fn upload_chunked(&self, name: &str, file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> Reply {
-        let boundary = "sysgp-test-boundary-chunked-41c9";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-            );
-        }
-        body.extend(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(csv);
-        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let token = self.token_for(name);
-        let req = self
-            .agent
+        let body = multipart(file_name, csv, fields);
+        to_reply(self.upload_request(name).send(ureq::SendBody::from_owned_reader(std::io::Cursor::new(body))))
+    }
+
+    fn upload_request(&self, name: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.agent
             .post(&self.url("/api/v1/bulk/upload/"))
-            .header("authorization", &format!("Bearer {token}"))
-            .header("content-type", &format!("multipart/form-data; boundary={boundary}"));
-        to_reply(req.send(ureq::SendBody::from_owned_reader(std::io::Cursor::new(body))))
+            .header("authorization", &format!("Bearer {}", self.token_for(name)))
+            .header("content-type", &format!("multipart/form-data; boundary={BOUNDARY}"))
     }
 
     /// Everything the simulator at `base_url` committed (for a simulator a test started itself).
@@ -470,4 +444,24 @@ impl TestApp {
         assert_eq!(r.status, 200, "{}", r.text);
         r.body.as_array().cloned().unwrap_or_default()
     }
+}
+
+const BOUNDARY: &str = "sysgp-test-boundary-7d2b1a3e";
+
+/// A multipart upload body: the text `fields`, then the CSV as `file`.
+fn multipart(file_name: &str, csv: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    body.extend(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(csv);
+    body.extend(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
 }
