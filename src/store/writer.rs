@@ -277,9 +277,12 @@ impl Writer {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let started = Instant::now();
         let (job, reply) = Writer::job(f);
         self.sender.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)?;
-        reply.await.map_err(|_| StoreError::WriterGone)?
+        let result = reply.await.map_err(|_| StoreError::WriterGone)?;
+        crate::metrics::observe("sysgp_store_wait_seconds", &[], started.elapsed());
+        result
     }
 
     /// Pauses the writer once every change submitted before is durable; blocking (call
@@ -306,9 +309,12 @@ impl Writer {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let started = Instant::now();
         let (job, reply) = Writer::job(f);
         self.sender.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)?;
-        reply.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        let result = reply.blocking_recv().map_err(|_| StoreError::WriterGone)?;
+        crate::metrics::observe("sysgp_store_wait_seconds", &[], started.elapsed());
+        result
     }
 }
 

@@ -21,6 +21,7 @@ mod schema;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 use std::future::Future;
 use std::io;
@@ -28,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tokio::net::TcpListener;
@@ -37,6 +38,7 @@ use tokio::sync::oneshot;
 use flow::Dice;
 use journal::Journal;
 use state::Ledger;
+use timer::Timer;
 
 /// Which acceptances the client must send (mirrors the SDK's `AUTO_ACCEPT_PARTY` /
 /// `AUTO_ACCEPT_QUOTES` switches).
@@ -201,6 +203,7 @@ impl Drop for SimulatorHandle {
 struct Sim {
     accept: Accept,
     latency: Duration,
+    timer: Option<Timer>,
     dice: Dice,
     ledger: Ledger,
 }
@@ -226,15 +229,17 @@ impl Sim {
         Ok(Sim {
             accept: config.accept,
             latency: Duration::from_millis(config.latency_ms),
+            timer: if config.latency_ms > 0 { Some(Timer::start()?) } else { None },
             dice: Dice::new(config.seed, config.fail_rate),
             ledger: Ledger::new(reloaded, journal),
         })
     }
 
-    /// The `--latency-ms` wait: asynchronous, so concurrent calls overlap.
-    async fn delay(&self) {
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+    /// The `--latency-ms` wait, counted from `arrived`: asynchronous, so concurrent
+    /// calls overlap.
+    async fn delay(&self, arrived: Instant) {
+        if let Some(timer) = &self.timer {
+            timer.sleep_until(arrived + self.latency).await;
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -86,11 +86,11 @@ where
 }
 
 async fn post_transfer(raw: Bytes, sim: Arc<Sim>) -> Response {
-    detached(post_transfer_detached(raw, sim)).await
+    detached(post_transfer_detached(Instant::now(), raw, sim)).await
 }
 
-async fn post_transfer_detached(raw: Bytes, sim: Arc<Sim>) -> Response {
-    sim.delay().await;
+async fn post_transfer_detached(arrived: Instant, raw: Bytes, sim: Arc<Sim>) -> Response {
+    sim.delay(arrived).await;
     let request = match schema::transfer_request(&raw) {
         Ok(request) => request,
         Err(message) => {
@@ -108,11 +108,11 @@ async fn post_transfer_detached(raw: Bytes, sim: Arc<Sim>) -> Response {
 }
 
 async fn put_transfer(id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
-    detached(put_transfer_detached(id, raw, sim)).await
+    detached(put_transfer_detached(Instant::now(), id, raw, sim)).await
 }
 
-async fn put_transfer_detached(id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
-    sim.delay().await;
+async fn put_transfer_detached(arrived: Instant, id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
+    sim.delay(arrived).await;
     let step = match schema::continuation(&raw) {
         Ok(step) => step,
         Err(message) => return json_reply(400, &bodies::sdk_error(400, &message)),
@@ -136,7 +136,7 @@ async fn put_transfer_detached(id: String, raw: Bytes, sim: Arc<Sim>) -> Respons
 }
 
 async fn get_transfer(id: String, sim: Arc<Sim>) -> Response {
-    sim.delay().await;
+    sim.delay(Instant::now()).await;
     let found = Uuid::parse_str(&id).ok().and_then(|uuid| Some((uuid, sim.ledger.lookup(uuid)?)));
     log::debug!("simulator GET /transfers/{id}: {:?}", found.map(|(_, (_, _, state))| state));
     // The SDK asks the hub, which only knows transfers that reached the transfer stage:
