@@ -177,6 +177,8 @@ fn measure_ingest(bin: &Path, dir: &Path, rows: u64) -> Result<Value, String> {
         "vm_hwm_mb": mb(proc_status_kb(pid, "VmHWM")),
         "vm_hwm_at_start_mb": mb(idle_hwm),
         "vm_rss_after_mb": mb(proc_status_kb(pid, "VmRSS")),
+        "rss_anon_after_mb": mb(proc_status_kb(pid, "RssAnon")),
+        "rss_file_after_mb": mb(proc_status_kb(pid, "RssFile")),
         "sysgp_cache_mb": INGEST_CACHE_MB,
         "cpu": before.0.cores_until(&after.0),
         "writer": writer_figures(&before.1, &after.1, total_s, rows),

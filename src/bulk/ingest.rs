@@ -7,6 +7,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, BufWriter, Write};
+use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -20,11 +21,14 @@ use crate::auth::audit::{self, Draft};
 use crate::engine::{now, Engine};
 use crate::error::Error;
 use crate::ledger::{major_to_minor, Msisdn};
-use crate::store::{keys, TreeId};
+use crate::store::{keys, TreeId, WriteTx};
 
 /// Items written per store job: sled transactions of many thousand writes grow memory
 /// sharply, and a small job keeps P2P latency low while a large file is ingested.
-const ITEMS_PER_JOB: usize = 1000;
+const ITEMS_PER_JOB: usize = 500;
+/// Item batches queued to the store or being made durable while the file is read on:
+/// P2P changes wait behind at most this × ITEMS_PER_JOB item writes.
+const BATCHES_IN_FLIGHT: usize = 2;
 /// Warnings kept on the job record (the report has them all).
 const WARNINGS_KEPT: usize = 20;
 /// Duplicate contents are refused within this window.
@@ -140,15 +144,44 @@ impl Engine {
         let mut failure = None;
         let job_id = job.id;
         let skip_invalid = job.options.skip_invalid;
-        let mut flush = |batch: &mut Vec<Item>| {
+        // Batches are written while the next ones are read: at most BATCHES_IN_FLIGHT
+        // are queued or being made durable, and all of them are before the job moves on.
+        let (written, results) = sync_channel::<Result<(), Error>>(BATCHES_IN_FLIGHT);
+        let mut in_flight = 0;
+        let settle_one = |failure: &mut Option<Error>| match results.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert(Error::internal("the store stopped while items were written"));
+            }
+        };
+        let mut flush = |batch: &mut Vec<Item>, failure: &mut Option<Error>| {
+            if batch.is_empty() {
+                return;
+            }
+            if in_flight == BATCHES_IN_FLIGHT {
+                settle_one(failure);
+                in_flight -= 1;
+            }
             let items = std::mem::take(batch);
-            if let Err(e) = self.store.writer.run_blocking(move |tx| {
+            let write = move |tx: &mut WriteTx<'_>| {
                 for item in &items {
                     tx.put(TreeId::Items, &keys::item(job_id, item.line), item)?;
                 }
                 Ok::<(), Error>(())
+            };
+            // Never blocks the writer's sync thread: at most BATCHES_IN_FLIGHT results
+            // are ever waiting in a channel of that capacity.
+            let done = written.clone();
+            match self.store.writer.submit_blocking(write, move |result| {
+                let _ = done.send(result);
             }) {
-                failure.get_or_insert(e);
+                Ok(()) => in_flight += 1,
+                Err(e) => {
+                    failure.get_or_insert(e.into());
+                }
             }
         };
         let result = csv::validate(input, job.currency, limits, |event| {
@@ -162,10 +195,13 @@ impl Engine {
             };
             batch.push(item);
             if batch.len() >= ITEMS_PER_JOB {
-                flush(&mut batch);
+                flush(&mut batch, &mut failure);
             }
         });
-        flush(&mut batch);
+        flush(&mut batch, &mut failure);
+        for _ in 0..in_flight {
+            settle_one(&mut failure);
+        }
         if let Some(e) = failure {
             return Err(e);
         }
