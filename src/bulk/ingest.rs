@@ -4,10 +4,11 @@
 //! Memory stays flat: rows stream through; only an 8-byte hash per valid line is kept.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, BufWriter, Write};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -146,24 +147,22 @@ impl Engine {
         let skip_invalid = job.options.skip_invalid;
         // Batches are written while the next ones are read: at most BATCHES_IN_FLIGHT
         // are queued or being made durable, and all of them are before the job moves on.
-        let (written, results) = sync_channel::<Result<(), Error>>(BATCHES_IN_FLIGHT);
-        let mut in_flight = 0;
-        let settle_one = |failure: &mut Option<Error>| match results.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+        // Each has its own reply channel: a reply lost with its store job (a panic) is
+        // an error when its turn comes, never a wait that does not end.
+        let mut in_flight: VecDeque<Receiver<Result<(), Error>>> = VecDeque::new();
+        let settle_one = |in_flight: &mut VecDeque<Receiver<Result<(), Error>>>, failure: &mut Option<Error>| {
+            let Some(reply) = in_flight.pop_front() else { return };
+            let result = reply.recv().unwrap_or_else(|_| Err(Error::internal("a batch of items was not written")));
+            if let Err(e) = result {
                 failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert(Error::internal("the store stopped while items were written"));
             }
         };
         let mut flush = |batch: &mut Vec<Item>, failure: &mut Option<Error>| {
             if batch.is_empty() {
                 return;
             }
-            if in_flight == BATCHES_IN_FLIGHT {
-                settle_one(failure);
-                in_flight -= 1;
+            if in_flight.len() == BATCHES_IN_FLIGHT {
+                settle_one(&mut in_flight, failure);
             }
             let items = std::mem::take(batch);
             let write = move |tx: &mut WriteTx<'_>| {
@@ -172,13 +171,12 @@ impl Engine {
                 }
                 Ok::<(), Error>(())
             };
-            // Never blocks the writer's sync thread: at most BATCHES_IN_FLIGHT results
-            // are ever waiting in a channel of that capacity.
-            let done = written.clone();
+            // A channel of one: the writer's sync thread never blocks on it.
+            let (done, reply) = sync_channel(1);
             match self.store.writer.submit_blocking(write, move |result| {
                 let _ = done.send(result);
             }) {
-                Ok(()) => in_flight += 1,
+                Ok(()) => in_flight.push_back(reply),
                 Err(e) => {
                     failure.get_or_insert(e.into());
                 }
@@ -199,8 +197,8 @@ impl Engine {
             }
         });
         flush(&mut batch, &mut failure);
-        for _ in 0..in_flight {
-            settle_one(&mut failure);
+        while !in_flight.is_empty() {
+            settle_one(&mut in_flight, &mut failure);
         }
         if let Some(e) = failure {
             return Err(e);
