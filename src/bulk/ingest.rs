@@ -149,20 +149,13 @@ impl Engine {
         // are queued or being made durable, and all of them are before the job moves on.
         // Each has its own reply channel: a reply lost with its store job (a panic) is
         // an error when its turn comes, never a wait that does not end.
-        let mut in_flight: VecDeque<Receiver<Result<(), Error>>> = VecDeque::new();
-        let settle_one = |in_flight: &mut VecDeque<Receiver<Result<(), Error>>>, failure: &mut Option<Error>| {
-            let Some(reply) = in_flight.pop_front() else { return };
-            let result = reply.recv().unwrap_or_else(|_| Err(Error::internal("a batch of items was not written")));
-            if let Err(e) = result {
-                failure.get_or_insert(e);
-            }
-        };
+        let mut in_flight: VecDeque<Written> = VecDeque::new();
         let mut flush = |batch: &mut Vec<Item>, failure: &mut Option<Error>| {
             if batch.is_empty() {
                 return;
             }
             if in_flight.len() == BATCHES_IN_FLIGHT {
-                settle_one(&mut in_flight, failure);
+                settle_oldest(&mut in_flight, failure);
             }
             let items = std::mem::take(batch);
             let write = move |tx: &mut WriteTx<'_>| {
@@ -198,7 +191,7 @@ impl Engine {
         });
         flush(&mut batch, &mut failure);
         while !in_flight.is_empty() {
-            settle_one(&mut in_flight, &mut failure);
+            settle_oldest(&mut in_flight, &mut failure);
         }
         if let Some(e) = failure {
             return Err(e);
@@ -296,6 +289,18 @@ impl Engine {
             )?;
             Ok::<(), Error>(())
         })
+    }
+}
+
+/// The reply of an item batch submitted to the store: its result once durable.
+type Written = Receiver<Result<(), Error>>;
+
+/// Waits for the oldest batch in flight; a reply lost with its store job is an error.
+fn settle_oldest(in_flight: &mut VecDeque<Written>, failure: &mut Option<Error>) {
+    let Some(reply) = in_flight.pop_front() else { return };
+    let result = reply.recv().unwrap_or_else(|_| Err(Error::internal("a batch of items was not written")));
+    if let Err(e) = result {
+        failure.get_or_insert(e);
     }
 }
 

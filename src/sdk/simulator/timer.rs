@@ -52,12 +52,9 @@ struct Shared {
     changed: Condvar,
 }
 
-/// The timer thread's handle; dropping the last one stops the thread, waking every
-/// waiter at once.
-#[derive(Clone)]
+/// The timer thread's handle; dropping it stops the thread.
 pub struct Timer {
     shared: Arc<Shared>,
-    _owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for Timer {
@@ -66,13 +63,10 @@ impl std::fmt::Debug for Timer {
     }
 }
 
-/// Stops the thread when the last [`Timer`] goes.
-struct Owner(Arc<Shared>);
-
-impl Drop for Owner {
+impl Drop for Timer {
     fn drop(&mut self) {
-        self.0.queue.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
-        self.0.changed.notify_all();
+        self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
+        self.shared.changed.notify_all();
     }
 }
 
@@ -82,7 +76,7 @@ impl Timer {
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         std::thread::Builder::new().name("sysgp-sim-timer".into()).spawn(move || run(&thread_shared))?;
-        Ok(Timer { _owner: Arc::new(Owner(shared.clone())), shared })
+        Ok(Timer { shared })
     }
 
     /// Resolves at `at` (or at once when the timer has stopped).
@@ -138,7 +132,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_waiter_wakes_at_or_after_its_own_deadline() {
-        let timer = Timer::start().expect("timer thread");
+        let timer = Arc::new(Timer::start().expect("timer thread"));
         let start = Instant::now();
         let mut waits = Vec::new();
         for ms in [30u64, 10, 20, 10] {
