@@ -95,7 +95,9 @@ fn classify_reply(status: u16, reply: &SdkReply) -> Answer {
             "WAITING_FOR_PARTY_ACCEPTANCE" => Answer::WaitingParty,
             "WAITING_FOR_QUOTE_ACCEPTANCE" => Answer::WaitingQuote,
             "WAITING_FOR_CONVERSION_ACCEPTANCE" => Answer::WaitingConversion,
-            other => Answer::Doubt(format!("HTTP 200 with state {:?} and fulfil {:?}", other, reply.fulfil_state)),
+            other => {
+                Answer::Doubt(one_line(&format!("HTTP 200 with state {other:?} and fulfil {:?}", reply.fulfil_state)))
+            }
         },
         400 => Answer::Rejected(describe(status, reply)),
         500 => {
@@ -104,7 +106,11 @@ fn classify_reply(status: u16, reply: &SdkReply) -> Answer {
                 Some(code) => Answer::Fspiop {
                     code: code.to_owned(),
                     description: one_line(
-                        reply.error_description.as_deref().or(reply.message.as_deref()).unwrap_or("SDK error"),
+                        [&reply.error_description, &reply.message]
+                            .into_iter()
+                            .flatten()
+                            .find(|text| !text.trim().is_empty())
+                            .map_or("SDK error", String::as_str),
                     ),
                 },
                 None => Answer::Doubt(describe(status, reply)),
@@ -189,6 +195,20 @@ mod tests {
             assert!(matches!(replied(status, body), Answer::Doubt(_)), "{status} {body}");
         }
         assert!(matches!(classify(&Exchange::Lost("reset".into())).0, Answer::Doubt(_)));
+    }
+
+    #[test]
+    fn messages_from_odd_replies_are_one_bounded_line() {
+        let long_state = format!(r#"{{"currentState":"WAIT{}ING"}}"#, "\\u007f\\n".repeat(400));
+        let blank = r#"{"statusCode":"4001","message":" \n "}"#;
+        for (status, body) in [(200, long_state.as_str()), (500, blank), (400, blank)] {
+            let message = match replied(status, body) {
+                Answer::Doubt(m) | Answer::Rejected(m) | Answer::Fspiop { description: m, .. } => m,
+                other => panic!("{status} {body} → {other:?}"),
+            };
+            assert!(!message.trim().is_empty() && !message.contains(['\n', '\r']), "{message:?}");
+            assert!(message.chars().count() <= 300, "{} characters", message.chars().count());
+        }
     }
 
     #[test]
