@@ -117,6 +117,9 @@ pub struct Summary {
     pub content_hash: [u8; 32],
     /// `b','` or `b';'`.
     pub delimiter: u8,
+    /// (line, first line) of each `DUPLICATE_REFERENCE`, in line order: what
+    /// [`revalidate`] needs to judge the same file again without a per-row table.
+    pub duplicate_references: Vec<(u32, u32)>,
     /// Normalised header names in file order.
     pub columns: Vec<String>,
     /// The control line's (rows, sum), when present and well formed.
@@ -138,8 +141,27 @@ pub fn validate(
     limits: Limits,
     on_event: impl FnMut(Event),
 ) -> Result<Summary, Fatal> {
+    read_all(input, Run::new(currency, limits, Uniqueness::track(), on_event))
+}
+
+/// Validates `input` again after [`validate`] accepted it (the same bytes, the same
+/// currency and limits): the same `Valid` and `Invalid` events and summary, without
+/// `DUPLICATE_ROW` warnings and without remembering a fingerprint per row, because
+/// duplicate references are taken from the first summary. A later pass that writes
+/// the items therefore holds no per-row table while the store grows.
+pub fn revalidate(
+    input: impl Read,
+    currency: Currency,
+    limits: Limits,
+    first: &Summary,
+    on_event: impl FnMut(Event),
+) -> Result<Summary, Fatal> {
+    let uniqueness = Uniqueness::Known { duplicates: &first.duplicate_references, next: 0 };
+    read_all(input, Run::new(currency, limits, uniqueness, on_event))
+}
+
+fn read_all<F: FnMut(Event)>(input: impl Read, mut run: Run<'_, F>) -> Result<Summary, Fatal> {
     let mut lines = Lines::new(BufReader::with_capacity(READ_BUFFER_BYTES, input));
-    let mut run = Run::new(currency, limits, on_event);
     let control = run.find_header(&mut lines)?;
     let header_line = lines.line();
     let mut record = Record::default();
@@ -173,8 +195,44 @@ fn fatal(line: u32, code: &'static str, message: impl Into<String>) -> Fatal {
     Fatal(problem(line, None, code, message))
 }
 
+/// How a validation knows which references and (msisdn, amount) pairs came before.
+enum Uniqueness<'k> {
+    /// A fingerprint per row: the first validation of a file.
+    Track { keys: Fingerprints, pairs: FirstSeen<2>, references: FirstSeen<4> },
+    /// The duplicate references a first validation found, in line order, and the
+    /// position of the next one; pairs are not checked (their only use is a warning).
+    Known { duplicates: &'k [(u32, u32)], next: usize },
+}
+
+impl Uniqueness<'_> {
+    fn track() -> Self {
+        Uniqueness::Track { keys: Fingerprints::new(), pairs: FirstSeen::new(), references: FirstSeen::new() }
+    }
+
+    /// The line `reference` was first used on, if before `line` (lines come in order).
+    fn reference(&mut self, reference: &str, line: u32) -> Option<u32> {
+        match self {
+            Uniqueness::Track { keys, references, .. } => references.first_or_insert(keys.reference(reference), line),
+            Uniqueness::Known { duplicates, next } => {
+                while duplicates.get(*next).is_some_and(|&(at, _)| at < line) {
+                    *next += 1;
+                }
+                duplicates.get(*next).filter(|&&(at, _)| at == line).map(|&(_, first)| first)
+            }
+        }
+    }
+
+    /// The line the same (msisdn, amount) was first seen on, when tracked.
+    fn pair(&mut self, msisdn: Msisdn, amount: Minor, line: u32) -> Option<u32> {
+        match self {
+            Uniqueness::Track { keys, pairs, .. } => pairs.first_or_insert(keys.pair(msisdn, amount), line),
+            Uniqueness::Known { .. } => None,
+        }
+    }
+}
+
 /// The state of one validation.
-struct Run<F> {
+struct Run<'k, F> {
     on_event: F,
     currency: Currency,
     limits: Limits,
@@ -190,15 +248,13 @@ struct Run<F> {
     /// once an amount could not be read (the sum is then unknown).
     control_total: Option<Minor>,
     content: Sha256,
-    keys: Fingerprints,
-    pairs: FirstSeen<2>,
-    references: FirstSeen<4>,
+    uniqueness: Uniqueness<'k>,
     /// Reused for each row: only rows with problems allocate.
     problems: Vec<Problem>,
 }
 
-impl<F: FnMut(Event)> Run<F> {
-    fn new(currency: Currency, limits: Limits, on_event: F) -> Self {
+impl<'k, F: FnMut(Event)> Run<'k, F> {
+    fn new(currency: Currency, limits: Limits, uniqueness: Uniqueness<'k>, on_event: F) -> Self {
         Run {
             on_event,
             currency,
@@ -210,9 +266,7 @@ impl<F: FnMut(Event)> Run<F> {
             data_rows: 0,
             control_total: Some(0),
             content: Sha256::new(),
-            keys: Fingerprints::new(),
-            pairs: FirstSeen::new(),
-            references: FirstSeen::new(),
+            uniqueness,
             problems: Vec::new(),
         }
     }
@@ -294,7 +348,8 @@ impl<F: FnMut(Event)> Run<F> {
             None => None,
         };
         if let Some(reference) = parsed.reference {
-            if let Some(first) = self.references.first_or_insert(self.keys.reference(reference), record.line) {
+            if let Some(first) = self.uniqueness.reference(reference, record.line) {
+                self.summary.duplicate_references.push((record.line, first));
                 let why = format!("reference already used on line {first}; references must be unique in the file");
                 self.problems.push(problem(record.line, Some("reference"), "DUPLICATE_REFERENCE", why));
             }
@@ -346,7 +401,7 @@ impl<F: FnMut(Event)> Run<F> {
         // At most 64 characters of 4 bytes: the length fits a u16. Empty means none.
         self.content.update((reference.len() as u16).to_be_bytes());
         self.content.update(reference.as_bytes());
-        let first = self.pairs.first_or_insert(self.keys.pair(row.msisdn, row.amount), row.line);
+        let first = self.uniqueness.pair(row.msisdn, row.amount, row.line);
         let line = row.line;
         (self.on_event)(Event::Valid(row));
         if let Some(first) = first {

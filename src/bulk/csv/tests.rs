@@ -196,7 +196,29 @@ fn check_invariants(input: &[u8]) {
         let valid = events.iter().filter(|e| matches!(e, Event::Valid(_))).count() as u64;
         let invalid = events.iter().filter(|e| matches!(e, Event::Invalid { .. })).count() as u64;
         assert_eq!((summary.valid, summary.invalid, summary.rows), (valid, invalid, valid + invalid), "{input:?}");
+        same_again(input, &events, &summary);
     }
+}
+
+/// `revalidate` after an accepted `validate`: the same rows and summary, no warnings.
+fn same_again(input: &[u8], events: &[Event], summary: &Summary) {
+    let mut again = Vec::new();
+    let second = revalidate(input, xof(), LIMITS, summary, |e| again.push(e));
+    let expected: Vec<&Event> = events.iter().filter(|e| !matches!(e, Event::Warning(_))).collect();
+    assert_eq!(again.iter().collect::<Vec<_>>(), expected, "{input:?}");
+    assert_eq!(second.as_ref(), Ok(summary), "{input:?}");
+}
+
+#[test]
+fn a_second_pass_judges_rows_as_the_first_without_a_table() {
+    let text = b"msisdn,amount,reference\n22507000001,100,A\n22507000002,200,B\n22507000001,100,A\n\
+        22507000003,abc,B\n22507000004,5,C\n22507000004,5,\n22507000005,6,A\n";
+    let (events, result) = run(text, LIMITS);
+    let summary = result.expect("accepted, with invalid rows");
+    assert_eq!(summary.duplicate_references, vec![(4, 2), (5, 3), (8, 2)]);
+    assert_eq!((summary.valid, summary.invalid), (4, 3));
+    assert!(events.iter().any(|e| matches!(e, Event::Warning(p) if p.code == "DUPLICATE_ROW")));
+    same_again(text, &events, &summary);
 }
 
 #[test]
