@@ -306,6 +306,45 @@ mod tests {
         assert_eq!(codec::decode::<u8>(&kept).expect("decode"), SCHEMA_VERSION + 1, "the marker was rewritten");
     }
 
+    /// Closes `store` and waits until sled has let go of the directory.
+    fn close(store: Store) {
+        let closed = store.writer.closed_signal();
+        drop(store);
+        assert!(closed.wait(std::time::Duration::from_secs(30)), "the writer did not stop");
+    }
+
+    #[test]
+    fn batches_of_one_tree_and_order_keys_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 8).expect("open");
+        let first = store
+            .writer
+            .run_blocking(|tx| {
+                let order = tx.next_order();
+                tx.put_raw(TreeId::AccountsOrder, &order.to_bytes(), b"a");
+                tx.put_raw(TreeId::Accounts, b"a", b"1");
+                Ok::<_, StoreError>(order)
+            })
+            .expect("first batch");
+        // Later batches take no order key and write one tree: committed as sled batches.
+        for i in 0u8..3 {
+            store
+                .writer
+                .run_blocking(move |tx| {
+                    tx.put_raw(TreeId::Items, &[i], &[i]);
+                    Ok::<_, StoreError>(())
+                })
+                .expect("one tree");
+        }
+        close(store);
+        let store = Store::open(dir.path(), 8).expect("reopen");
+        for i in 0u8..3 {
+            assert_eq!(store.inner.tree(TreeId::Items).get([i]).expect("get").as_deref(), Some(&[i][..]));
+        }
+        let next = store.writer.run_blocking(|tx| Ok::<_, StoreError>(tx.next_order())).expect("order");
+        assert!(next.seq > first.seq, "{next:?} after {first:?}");
+    }
+
     #[test]
     fn a_fresh_directory_records_this_schema() {
         let dir = tempfile::tempdir().expect("tempdir");

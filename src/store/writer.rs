@@ -134,6 +134,10 @@ impl Overlay {
     }
 
     fn merge(&mut self, other: Overlay) {
+        if self.writes == 0 {
+            *self = other;
+            return;
+        }
         for (mine, theirs) in self.trees.iter_mut().zip(other.trees) {
             mine.extend(theirs);
         }
@@ -145,6 +149,8 @@ impl Overlay {
 struct Clock {
     last: Timestamp,
     next_seq: u64,
+    /// `next_seq` as last committed: a batch that took no order key need not write it.
+    stored_seq: u64,
 }
 
 /// What a job sees: reads through the pending writes, writes into the overlay.
@@ -207,7 +213,7 @@ impl Writer {
             Some(v) => codec::decode::<u64>(&v)?,
             None => 1,
         };
-        let clock = Clock { last: Timestamp(0), next_seq };
+        let clock = Clock { last: Timestamp(0), next_seq, stored_seq: next_seq };
         let (sender, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
@@ -438,8 +444,13 @@ fn fatal(error: &StoreError) -> ! {
     std::process::abort();
 }
 
+/// Commits a batch atomically: a batch that writes one tree (item batches of an
+/// ingest) as one sled batch, which sled applies atomically at less cost than a
+/// transaction; others as one transaction over the trees they write.
 fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &WriterStats) -> Result<(), StoreError> {
-    batch.set(TreeId::Meta, META_SEQ.to_vec(), Some(codec::encode(&clock.next_seq)?));
+    if clock.next_seq != clock.stored_seq {
+        batch.set(TreeId::Meta, META_SEQ.to_vec(), Some(codec::encode(&clock.next_seq)?));
+    }
     let writes = batch.writes as u64;
     let mut trees: Vec<&sled::Tree> = Vec::new();
     let mut sled_batches: Vec<sled::Batch> = Vec::new();
@@ -458,14 +469,20 @@ fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &Wri
         sled_batches.push(b);
     }
     let started = Instant::now();
-    trees[..]
-        .transaction(|trees| {
-            for (tree, b) in trees.iter().zip(&sled_batches) {
-                tree.apply_batch(b)?;
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        })
-        .map_err(|e| StoreError::Commit(format!("{e:?}")))?;
+    if let ([tree], [_]) = (&trees[..], &sled_batches[..]) {
+        let only = sled_batches.pop().unwrap_or_default();
+        tree.apply_batch(only)?;
+    } else {
+        trees[..]
+            .transaction(|trees| {
+                for (tree, b) in trees.iter().zip(&sled_batches) {
+                    tree.apply_batch(b)?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Commit(format!("{e:?}")))?;
+    }
+    clock.stored_seq = clock.next_seq;
     stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     stats.writes.fetch_add(writes, Ordering::Relaxed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
