@@ -1,6 +1,6 @@
 //! The route table: every route of the API with its method and path pattern, in one
 //! list that dispatch, the OpenAPI document and the role matrix test all read.
-//! Paths match with or without a trailing slash.
+//! Paths match with or without a trailing slash; HEAD matches the GET routes.
 
 use warp::http::Method;
 
@@ -244,14 +244,19 @@ pub fn find(method: &Method, path: &str) -> Matched {
     if path.contains("//") {
         return Matched::NotFound;
     }
+    // HEAD is GET without the body (the HTTP server leaves the body out).
+    let wanted = if method == Method::HEAD { "GET" } else { method.as_str() };
     let parts = segments(path);
     let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(params) = match_pattern(r.pattern, &parts) {
-            if r.method == method.as_str() {
+            if r.method == wanted {
                 return Matched::Found(r, params);
             }
             allowed.push(r.method);
+            if r.method == "GET" {
+                allowed.push("HEAD");
+            }
         }
     }
     if allowed.is_empty() {
@@ -276,6 +281,13 @@ mod tests {
                 _ => panic!("{path} did not match"),
             }
         }
+    }
+
+    #[test]
+    fn head_is_answered_as_get() {
+        assert!(matches!(find(&Method::HEAD, "/"), Matched::Found(r, _) if r.method == "GET"));
+        assert!(matches!(find(&Method::HEAD, "/api/v1/transfers/"), Matched::Found(r, _) if r.method == "GET"));
+        assert!(matches!(find(&Method::DELETE, "/healthz"), Matched::WrongMethod(m) if m.contains(&"HEAD")));
     }
 
     #[test]

@@ -179,7 +179,15 @@ fn oversized_bodies_are_413_and_wrong_methods_405() {
     let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
     let r = agent.delete(&app.url("/api/v1/transfers/")).call().expect("exchange");
     assert_eq!(r.status().as_u16(), 405);
-    assert!(r.headers().get("allow").is_some());
+    let allow = r.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(allow.contains("GET") && allow.contains("HEAD") && allow.contains("POST"), "{allow}");
+    // HEAD is GET without a body: the admin page and the API's readable routes.
+    let page = agent.head(&app.url("/")).call().expect("exchange");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/html")));
+    let (_, body) = page.into_parts();
+    assert!(body.into_with_config().read_to_vec().expect("body").is_empty(), "a HEAD reply has no body");
+    assert_eq!(agent.head(&app.url("/healthz")).call().expect("exchange").status().as_u16(), 200);
     let r = app.get("/api/v1/transfers/not-a-uuid/");
     assert_eq!((r.status, r.code()), (404, "TRANSFER_NOT_FOUND"));
     assert_eq!(app.account("22507000001")["balance"], "1000");
