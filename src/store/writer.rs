@@ -469,9 +469,8 @@ fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &Wri
         sled_batches.push(b);
     }
     let started = Instant::now();
-    if let ([tree], [_]) = (&trees[..], &sled_batches[..]) {
-        let only = sled_batches.pop().unwrap_or_default();
-        tree.apply_batch(only)?;
+    if trees.len() == 1 {
+        trees[0].apply_batch(sled_batches.swap_remove(0))?;
     } else {
         trees[..]
             .transaction(|trees| {
