@@ -458,7 +458,20 @@ fn writer_figures(
         "flush_share": share("sysgp_flush_seconds_total"),
         "fsync_share": share("sysgp_fsync_seconds_total"),
         "store_size_mb": b.get("sysgp_store_size_bytes").map(|s| round(s / 1_048_576.0, 1)),
+        "store_wait_mean_ms": mean_ms(a, b, "sysgp_store_wait_seconds", ""),
+        "sdk_post_mean_ms": mean_ms(a, b, "sysgp_sdk_request_duration_seconds", "{method=\"POST\"}"),
     })
+}
+
+/// The mean of a histogram series between two scrapes, in milliseconds: its `_sum`
+/// over its `_count` (a series first seen in the second scrape started from zero).
+fn mean_ms(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, name: &str, labels: &str) -> Option<f64> {
+    let delta = |part: &str| {
+        let key = format!("{name}_{part}{labels}");
+        Some(after.get(&key)? - before.get(&key).copied().unwrap_or(0.0))
+    };
+    let (sum, count) = (delta("sum")?, delta("count")?);
+    (count > 0.0).then(|| round(sum / count * 1000.0, 2))
 }
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -497,7 +510,7 @@ fn print_table(rows: &[Row]) {
                 if !w.is_null() {
                     println!(
                         "  writer: writes/{unit} {} jobs/{unit} {} jobs/batch {} batches/s {} busy {} (commit {}, \
-                         flush {}, fsync {}); store {} MB",
+                         flush {}, fsync {}); store {} MB; mean waited store write {} ms, SDK POST {} ms",
                         w["writes_per_unit"],
                         w["jobs_per_unit"],
                         w["jobs_per_batch"],
@@ -507,6 +520,8 @@ fn print_table(rows: &[Row]) {
                         w["flush_share"],
                         w["fsync_share"],
                         w["store_size_mb"],
+                        w["store_wait_mean_ms"],
+                        w["sdk_post_mean_ms"],
                         unit = if r.key == "ingest" { "row" } else { "item" },
                     );
                 }
