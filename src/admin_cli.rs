@@ -279,9 +279,7 @@ fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), Stri
     let store = Store::open(&config.data_dir, config.cache_mb).map_err(|e| e.to_string())?;
     let report = crate::backup::write_backup(&store, &mut out, || Ok(None)).map_err(|e| e.to_string())?;
     out.sync_all().map_err(|e| e.to_string())?;
-    let closed = store.writer.closed_signal();
-    drop(store);
-    closed.wait(Duration::from_secs(10));
+    store.close(Duration::from_secs(10));
     Ok((report.bytes, report.pause, false))
 }
 

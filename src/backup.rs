@@ -246,9 +246,7 @@ fn restore_into(backup: &Path, dir: &Path, cache_mb: u64) -> Result<u64, BackupE
         return Err(BackupError::Corrupt(format!("{entries} entries, the trailer says {want_entries}")));
     }
     store.sync_now()?;
-    let closed = store.writer.closed_signal();
-    drop(store);
-    closed.wait(Duration::from_secs(10));
+    store.close(Duration::from_secs(10));
     Ok(entries)
 }
 

@@ -293,6 +293,14 @@ impl Store {
         self.inner.db.flush()?;
         self.inner.db_file.sync_data().map_err(StoreError::Io)
     }
+
+    /// Drops the store and waits until its writer has ended and sled has let go of the
+    /// directory; false when that took longer than `timeout`.
+    pub fn close(self, timeout: std::time::Duration) -> bool {
+        let closed = self.writer.closed_signal();
+        drop(self);
+        closed.wait(timeout)
+    }
 }
 
 #[cfg(test)]
@@ -315,13 +323,6 @@ mod tests {
         let kept =
             db.open_tree(TreeId::Meta.name()).expect("meta tree").get(META_SCHEMA).expect("get").expect("marker");
         assert_eq!(codec::decode::<u8>(&kept).expect("decode"), SCHEMA_VERSION + 1, "the marker was rewritten");
-    }
-
-    /// Closes `store` and waits until sled has let go of the directory.
-    fn close(store: Store) {
-        let closed = store.writer.closed_signal();
-        drop(store);
-        assert!(closed.wait(std::time::Duration::from_secs(30)), "the writer did not stop");
     }
 
     #[test]
@@ -347,7 +348,7 @@ mod tests {
                 })
                 .expect("one tree");
         }
-        close(store);
+        assert!(store.close(std::time::Duration::from_secs(30)), "the writer did not stop");
         let store = Store::open(dir.path(), 8).expect("reopen");
         for i in 0u8..3 {
             assert_eq!(store.inner.tree(TreeId::Items).get([i]).expect("get").as_deref(), Some(&[i][..]));
