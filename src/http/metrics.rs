@@ -92,7 +92,7 @@ pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
         &mut out,
         "sysgp_writer_busy_seconds_total",
         "counter",
-        "Time the writer thread spent applying and committing.",
+        "Time the writer thread spent applying, committing and flushing.",
         secs(stats.busy_micros.load(Ordering::Relaxed)),
     );
     metric(
