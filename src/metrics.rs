@@ -29,10 +29,12 @@ struct Histogram {
     sum: f64,
 }
 
+/// Series by name, then by their label text (`k="v",…`): an observation looks its
+/// series up with borrowed strings, so only a series' first observation allocates.
 #[derive(Default)]
 struct Registry {
-    counters: BTreeMap<(&'static str, String), u64>,
-    histograms: BTreeMap<(&'static str, String), Histogram>,
+    counters: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    histograms: BTreeMap<&'static str, BTreeMap<String, Histogram>>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -40,32 +42,70 @@ fn registry() -> &'static Mutex<Registry> {
     REGISTRY.get_or_init(Default::default)
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> =
-        pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
-    inner.join(",")
+/// Writes `k="v",…` into `out`, escaping `\` and `"` in values.
+fn write_labels(out: &mut String, pairs: &[(&str, &str)]) {
+    out.clear();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            if c == '\\' || c == '"' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+}
+
+/// Runs `f` on the series `name{pairs}` of `family`, creating it on first use.
+fn with_series<T: Default, R>(
+    family: impl FnOnce(&mut Registry) -> &mut BTreeMap<&'static str, BTreeMap<String, T>>,
+    name: &'static str,
+    pairs: &[(&str, &str)],
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    thread_local! {
+        static LABELS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    LABELS.with(|buffer| {
+        let mut labels = buffer.try_borrow_mut().ok()?;
+        write_labels(&mut labels, pairs);
+        let mut r = registry().lock().ok()?;
+        let by_labels = family(&mut r).entry(name).or_default();
+        let value = match by_labels.get_mut(labels.as_str()) {
+            Some(value) => value,
+            None => by_labels.entry(labels.clone()).or_default(),
+        };
+        Some(f(value))
+    })
 }
 
 /// Adds one to a counter.
 pub fn inc(name: &'static str, pairs: &[(&str, &str)]) {
-    if let Ok(mut r) = registry().lock() {
-        *r.counters.entry((name, labels(pairs))).or_default() += 1;
-    }
+    with_series(|r| &mut r.counters, name, pairs, |v| *v += 1);
 }
 
 /// Records one observation of a histogram.
 pub fn observe(name: &'static str, pairs: &[(&str, &str)], took: Duration) {
     let secs = took.as_secs_f64();
-    if let Ok(mut r) = registry().lock() {
-        let h = r.histograms.entry((name, labels(pairs))).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.buckets[i] += 1;
+    with_series(
+        |r| &mut r.histograms,
+        name,
+        pairs,
+        |h: &mut Histogram| {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    h.buckets[i] += 1;
+                }
             }
-        }
-        h.count += 1;
-        h.sum += secs;
-    }
+            h.count += 1;
+            h.sum += secs;
+        },
+    );
 }
 
 fn series(name: &str, labels: &str, extra: &str) -> String {
@@ -82,10 +122,11 @@ pub fn render(out: &mut String) {
     let Ok(r) = registry().lock() else { return };
     for (name, kind, help) in HELP {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for ((n, l), v) in r.counters.iter().filter(|((n, _), _)| n == name) {
-            let _ = writeln!(out, "{} {v}", series(n, l, ""));
+        for (l, v) in r.counters.get(name).into_iter().flatten() {
+            let _ = writeln!(out, "{} {v}", series(name, l, ""));
         }
-        for ((n, l), h) in r.histograms.iter().filter(|((n, _), _)| n == name) {
+        for (l, h) in r.histograms.get(name).into_iter().flatten() {
+            let n = name;
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ =
                     writeln!(out, "{} {}", series(&format!("{n}_bucket"), l, &format!("le=\"{bound}\"")), h.buckets[i]);
@@ -110,5 +151,21 @@ mod tests {
         assert!(out.contains("sysgp_login_attempts_total{result=\"ok\\\"x\"} "), "{out}");
         assert!(out.contains("sysgp_fsync_duration_seconds_bucket{le=\"0.005\"}"), "{out}");
         assert!(out.contains("# TYPE sysgp_fsync_duration_seconds histogram"));
+    }
+
+    #[test]
+    fn each_label_set_is_its_own_series_and_observations_add_up() {
+        for _ in 0..3 {
+            inc("sysgp_sdk_requests_total", &[("method", "UNIT"), ("outcome", "a")]);
+        }
+        inc("sysgp_sdk_requests_total", &[("method", "UNIT"), ("outcome", "b")]);
+        observe("sysgp_sdk_request_duration_seconds", &[("method", "UNIT")], Duration::from_millis(30));
+        observe("sysgp_sdk_request_duration_seconds", &[("method", "UNIT")], Duration::from_millis(70));
+        let mut out = String::new();
+        render(&mut out);
+        assert!(out.contains("sysgp_sdk_requests_total{method=\"UNIT\",outcome=\"a\"} 3\n"), "{out}");
+        assert!(out.contains("sysgp_sdk_requests_total{method=\"UNIT\",outcome=\"b\"} 1\n"), "{out}");
+        assert!(out.contains("sysgp_sdk_request_duration_seconds_bucket{method=\"UNIT\",le=\"0.05\"} 1\n"), "{out}");
+        assert!(out.contains("sysgp_sdk_request_duration_seconds_count{method=\"UNIT\"} 2\n"), "{out}");
     }
 }
