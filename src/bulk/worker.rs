@@ -25,9 +25,12 @@ use crate::store::TreeId;
 const CHUNK: usize = 16;
 /// How often the dispatcher looks for newly runnable jobs when nobody wakes it.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
-/// How long the dispatcher keeps its list of runnable jobs when no job changed state:
-/// reading every job record per round would cost more the longer the job history.
-const RESCAN: Duration = Duration::from_secs(1);
+/// How long the dispatcher keeps its list of runnable jobs when nobody woke it. Every
+/// change that makes a job runnable wakes it (approve, resume, retry, start-up, an
+/// item requeued), and so do pause and cancel, so this is only a safety net: listing
+/// reads every job record, which costs more the longer the job history (it was read
+/// up to four times a second while no job was runnable).
+const RESCAN: Duration = Duration::from_secs(30);
 /// Completions counted for the rate and ETA.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -105,9 +108,14 @@ impl BulkPool {
     fn settled(&self, claim: Claim, result: Result<Transfer, Error>) {
         match result {
             Ok(t) => {
+                // A requeued item is PENDING again, maybe in a job already handed out.
+                let requeued = t.bulk.is_some_and(|b| b.requeued);
                 self.finished(claim);
                 if let Ok(mut s) = self.state.lock() {
                     s.unobserved.push((claim.job, t));
+                }
+                if requeued {
+                    self.wake();
                 }
             }
             Err(e) => {
@@ -158,7 +166,7 @@ impl Engine {
         let mut listed: Option<Instant> = None;
         while !self.is_stopping() {
             let stale = listed.is_none_or(|at| at.elapsed() >= RESCAN);
-            if self.bulk.take_changed() || stale || jobs.is_empty() {
+            if self.bulk.take_changed() || stale {
                 jobs = self.runnable_jobs().unwrap_or_else(|e| {
                     log::error!("bulk dispatcher: {e}");
                     Vec::new()

@@ -732,3 +732,40 @@ fn a_line_paying_the_source_wallet_itself_is_refused_and_no_money_is_lost() {
     assert_eq!(items[1]["error_code"], "SAME_ACCOUNT", "{items:?}");
     assert_eq!(job["counts"]["COMPLETED"], 1, "{job}");
 }
+
+#[test]
+fn an_item_whose_sdk_call_was_refused_is_paid_on_a_next_attempt_without_waiting_for_a_rescan() {
+    use crate::fault_proxy::FaultProxy;
+    let sim = simulator::spawn("127.0.0.1:0".parse().expect("addr"), SimulatorConfig::default()).expect("simulator");
+    let proxy = FaultProxy::start(sim.addr(), Duration::from_secs(1));
+    // The breaker must not pause the job while the SDK refuses connections here.
+    let extra = vec![
+        ("MOJALOOP_SDK_URL", proxy.url()),
+        ("SYSGP_BREAKER_UNREACHABLE", "10000".into()),
+        ("SYSGP_BREAKER_MIN_ATTEMPTS", "100000".into()),
+    ];
+    let app = spawn_app_with(Options { extra, ..Options::default() });
+    let source = "22507410001";
+    app.funded(source, "XOF", "10000");
+    let id = validated_job(&app, source, "msisdn,amount\n2250741000201,250\n");
+    proxy.set_listening(false);
+    let r = no_500(app.job_action("checker", &id, "approve"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.eventually(Duration::from_secs(15), "a refused attempt", || {
+        app.job_items(&id, None).into_iter().find(|i| i["attempts"].as_u64() > Some(0))
+    });
+    proxy.set_listening(true);
+    // The item was handed out, so its job had nothing left to hand out: the requeue
+    // must wake the dispatcher (its safety-net listing comes only every 30 s).
+    let job = app.eventually(Duration::from_secs(15), "a later attempt to complete the job", || {
+        let j = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+        (st(&j) == "COMPLETED").then_some(j)
+    });
+    assert_eq!(job["counts"]["COMPLETED"], 1, "{job}");
+    let item = &app.job_items(&id, None)[0];
+    assert_eq!(item["status"], "COMPLETED", "{item}");
+    assert!(item["attempts"].as_u64() >= Some(1), "{item}");
+    assert_eq!(app.sim_paid_at(&sim.url()).len(), 1, "paid once");
+    assert_eq!(units(&app.account(source)["balance"]), 10_000 - 250);
+    app.assert_invariants();
+}
