@@ -378,6 +378,16 @@ fn parse_proxies(value: Option<&str>) -> Result<Vec<IpAddr>, ConfigError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_readme_table_and_the_example_env_file_name_every_variable() {
+        let readme = include_str!("../README.md");
+        let env_file = include_str!("../systemd/sysgp.env.example");
+        for name in KNOWN_SYSGP {
+            assert!(readme.contains(&format!("| `{name}` |")), "README.md's configuration table lacks {name}");
+            assert!(env_file.contains(&format!("{name}=")), "systemd/sysgp.env.example lacks {name}");
+        }
+    }
+
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
