@@ -126,14 +126,17 @@ pub fn render(out: &mut String) {
             let _ = writeln!(out, "{} {v}", series(name, l, ""));
         }
         for (l, h) in r.histograms.get(name).into_iter().flatten() {
-            let n = name;
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ =
-                    writeln!(out, "{} {}", series(&format!("{n}_bucket"), l, &format!("le=\"{bound}\"")), h.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "{} {}",
+                    series(&format!("{name}_bucket"), l, &format!("le=\"{bound}\"")),
+                    h.buckets[i]
+                );
             }
-            let _ = writeln!(out, "{} {}", series(&format!("{n}_bucket"), l, "le=\"+Inf\""), h.count);
-            let _ = writeln!(out, "{} {}", series(&format!("{n}_sum"), l, ""), h.sum);
-            let _ = writeln!(out, "{} {}", series(&format!("{n}_count"), l, ""), h.count);
+            let _ = writeln!(out, "{} {}", series(&format!("{name}_bucket"), l, "le=\"+Inf\""), h.count);
+            let _ = writeln!(out, "{} {}", series(&format!("{name}_sum"), l, ""), h.sum);
+            let _ = writeln!(out, "{} {}", series(&format!("{name}_count"), l, ""), h.count);
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::store::TreeId;
 
 /// Items claimed from one job per turn: small, so that jobs share the pool.
 const CHUNK: usize = 16;
-/// How often the dispatcher looks for newly runnable jobs when nobody wakes it.
+/// How long the dispatcher sleeps after a round that handed nothing out, unless woken,
+/// before it asks its listed jobs for items again.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// How long the dispatcher keeps its list of runnable jobs when nobody woke it. Every
 /// change that makes a job runnable wakes it (approve, resume, retry, start-up, an
