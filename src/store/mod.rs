@@ -7,6 +7,7 @@ mod codec;
 pub mod keys;
 mod read;
 mod repo;
+mod tx;
 mod writer;
 
 use std::fs::{self, File};

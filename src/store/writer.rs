@@ -9,18 +9,16 @@
 //! "enough funds" are serial and exact without sled's optimistic retries. A job that
 //! returns `Err` leaves no trace. Jobs must not do IO other than store reads.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, Transactional};
 use tokio::sync::{mpsc, oneshot};
 
-use super::keys::OrderKey;
-use super::{codec, StoreError, StoreInner, TreeId, TREE_COUNT};
+pub use super::tx::WriteTx;
+use super::tx::{Clock, Overlay};
+use super::{codec, StoreError, StoreInner, TreeId};
 use crate::ledger::Timestamp;
 
 /// Jobs waiting for the writer. Bounds memory under overload: at 10,000 jobs/s this
@@ -109,101 +107,6 @@ impl ClosedSignal {
         let (lock, cv) = &*self.0;
         let Ok(guard) = lock.lock() else { return false };
         cv.wait_timeout_while(guard, timeout, |closed| !*closed).map(|(g, _)| *g).unwrap_or(false)
-    }
-}
-
-/// Pending writes of one tree: key → new value, or `None` for a removal.
-type TreeWrites = HashMap<Vec<u8>, Option<Vec<u8>>>;
-
-struct Overlay {
-    trees: Vec<TreeWrites>,
-    writes: usize,
-}
-
-impl Overlay {
-    fn new() -> Overlay {
-        Overlay { trees: (0..TREE_COUNT).map(|_| HashMap::new()).collect(), writes: 0 }
-    }
-
-    fn get(&self, tree: TreeId, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.trees[tree as usize].get(key)
-    }
-
-    fn set(&mut self, tree: TreeId, key: Vec<u8>, value: Option<Vec<u8>>) {
-        self.trees[tree as usize].insert(key, value);
-        self.writes += 1;
-    }
-
-    fn merge(&mut self, other: Overlay) {
-        if self.writes == 0 {
-            *self = other;
-            return;
-        }
-        for (mine, theirs) in self.trees.iter_mut().zip(other.trees) {
-            mine.extend(theirs);
-        }
-        self.writes += other.writes;
-    }
-}
-
-/// Monotonic time and sequence for order keys, owned by the writer thread.
-struct Clock {
-    last: Timestamp,
-    next_seq: u64,
-    /// `next_seq` as last committed: a batch that took no order key need not write it.
-    stored_seq: u64,
-}
-
-/// What a job sees: reads through the pending writes, writes into the overlay.
-pub struct WriteTx<'a> {
-    inner: &'a StoreInner,
-    batch: &'a Overlay,
-    job: Overlay,
-    clock: &'a mut Clock,
-    now: Timestamp,
-}
-
-impl WriteTx<'_> {
-    /// Reads a raw value, seeing this batch's earlier writes.
-    pub fn get_raw(&self, tree: TreeId, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(v) = self.job.get(tree, key).or_else(|| self.batch.get(tree, key)) {
-            return Ok(v.clone());
-        }
-        Ok(self.inner.tree(tree).get(key)?.map(|v| v.to_vec()))
-    }
-
-    /// Reads and decodes a record.
-    pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.get_raw(tree, key)?.map(|bytes| codec::decode(&bytes)).transpose()
-    }
-
-    /// Encodes and writes a record.
-    pub fn put<T: Serialize>(&mut self, tree: TreeId, key: &[u8], value: &T) -> Result<(), StoreError> {
-        let bytes = codec::encode(value)?;
-        self.job.set(tree, key.to_vec(), Some(bytes));
-        Ok(())
-    }
-
-    /// Writes a raw value (index entries).
-    pub fn put_raw(&mut self, tree: TreeId, key: &[u8], value: &[u8]) {
-        self.job.set(tree, key.to_vec(), Some(value.to_vec()));
-    }
-
-    /// Removes a key.
-    pub fn remove(&mut self, tree: TreeId, key: &[u8]) {
-        self.job.set(tree, key.to_vec(), None);
-    }
-
-    /// The time of this job, never earlier than any job before it.
-    pub fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    /// A fresh, store-wide unique order key at [`WriteTx::now`].
-    pub fn next_order(&mut self) -> OrderKey {
-        let seq = self.clock.next_seq;
-        self.clock.next_seq += 1;
-        OrderKey { at: self.now, seq }
     }
 }
 
@@ -445,43 +348,15 @@ fn fatal(error: &StoreError) -> ! {
     std::process::abort();
 }
 
-/// Commits a batch atomically: a batch that writes one tree (item batches of an
-/// ingest) as one sled batch, which sled applies atomically at less cost than a
-/// transaction; others as one transaction over the trees they write.
+/// Commits a batch atomically (see [`Overlay::commit`]), with the sequence counter if
+/// it moved.
 fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &WriterStats) -> Result<(), StoreError> {
     if clock.next_seq != clock.stored_seq {
         batch.set(TreeId::Meta, META_SEQ.to_vec(), Some(codec::encode(&clock.next_seq)?));
     }
     let writes = batch.writes as u64;
-    let mut trees: Vec<&sled::Tree> = Vec::new();
-    let mut sled_batches: Vec<sled::Batch> = Vec::new();
-    for (id, writes) in TreeId::ALL.iter().zip(batch.trees) {
-        if writes.is_empty() {
-            continue;
-        }
-        let mut b = sled::Batch::default();
-        for (key, value) in writes {
-            match value {
-                Some(v) => b.insert(key, v),
-                None => b.remove(key),
-            }
-        }
-        trees.push(inner.tree(*id));
-        sled_batches.push(b);
-    }
     let started = Instant::now();
-    if trees.len() == 1 {
-        trees[0].apply_batch(sled_batches.swap_remove(0))?;
-    } else {
-        trees[..]
-            .transaction(|trees| {
-                for (tree, b) in trees.iter().zip(&sled_batches) {
-                    tree.apply_batch(b)?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Commit(format!("{e:?}")))?;
-    }
+    batch.commit(inner)?;
     clock.stored_seq = clock.next_seq;
     stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     stats.writes.fetch_add(writes, Ordering::Relaxed);
