@@ -8,12 +8,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::files;
-use super::ingest::DUPLICATE_WINDOW_MICROS;
 use super::items::{job_details, load_item, load_job, save_item, save_job};
 use super::model::{item_transfer_id, Item, ItemStatus, Job, JobStatus};
 use crate::auth::audit::{self, Draft};
 use crate::auth::{Actor, Role};
-use crate::engine::{now, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{self, format_minor, AccountKey, Minor, Transfer};
 use crate::store::{keys, TreeId, WriteTx};
@@ -49,6 +48,23 @@ fn audit_job(
     Ok(())
 }
 
+/// One audited change of a job in one store job: loads it, lets `change` check its
+/// state and edit it (returning the audit entry's extra details), saves and audits it.
+fn change_job(
+    tx: &mut WriteTx<'_>,
+    key: &audit::AuditKey,
+    actor: &str,
+    action: &str,
+    id: Uuid,
+    change: impl FnOnce(&mut WriteTx<'_>, &mut Job) -> Result<serde_json::Value, Error>,
+) -> Result<Job, Error> {
+    let mut job = load_job(tx, id)?;
+    let extra = change(tx, &mut job)?;
+    save_job(tx, &job)?;
+    audit_job(tx, key, actor, action, &job, extra)?;
+    Ok(job)
+}
+
 /// Takes `amount` out of the source wallet's available money into its reserved money,
 /// recording the reservation on the job. 422 with the shortfall if it cannot.
 fn reserve(tx: &mut WriteTx<'_>, job: &mut Job, amount: Minor) -> Result<(), Error> {
@@ -82,37 +98,6 @@ fn release(tx: &mut WriteTx<'_>, job: &mut Job, amount: Minor) -> Result<(), Err
 }
 
 impl Engine {
-    /// Lines of `job` that match lines of other live jobs of the same wallet in the last
-    /// 30 days (COMPLETED, PROCESSING or PAUSED jobs), as human-readable warnings.
-    pub fn duplicate_lines(&self, job: &Job, lines: &[u64]) -> Result<Vec<String>, Error> {
-        let mut warnings = Vec::new();
-        if lines.is_empty() {
-            return Ok(warnings);
-        }
-        let since = now().plus_micros(-DUPLICATE_WINDOW_MICROS);
-        for raw in self.store.raw_values_back(TreeId::JobsOrder) {
-            let other = Uuid::from_slice(&raw?).map_err(Error::internal)?;
-            let Some(other) = self.store.record::<Job>(TreeId::Jobs, other.as_bytes())? else { continue };
-            if other.created_at < since {
-                break;
-            }
-            let live = matches!(other.status, JobStatus::Completed | JobStatus::Processing | JobStatus::Paused);
-            if other.id == job.id || other.source != job.source || !live {
-                continue;
-            }
-            let theirs = files::read_lines(&files::lines_path(&self.store, other.id));
-            let common = count_common(lines, &theirs);
-            if common > 0 {
-                warnings.push(format!(
-                    "{common} line(s) repeat a payee, amount and reference of job {} ({})",
-                    other.id,
-                    other.status.as_str()
-                ));
-            }
-        }
-        Ok(warnings)
-    }
-
     /// A checker or admin other than the uploader approves: the valid total is reserved.
     pub async fn approve_job(
         self: &Arc<Self>,
@@ -143,26 +128,18 @@ impl Engine {
             .store
             .writer
             .run(move |tx| {
-                let mut job = load_job(tx, id)?;
-                if job.status != JobStatus::AwaitingApproval {
-                    return Err(invalid_state(&job, "approve"));
-                }
-                let total = job.amounts[ItemStatus::Pending.index()];
-                reserve(tx, &mut job, total)?;
-                job.status = JobStatus::Processing;
-                job.approved_by = Some(checker.clone());
-                job.started_at = Some(tx.now());
-                job.warnings.extend(duplicates.iter().map(|w| format!("acknowledged: {w}")));
-                save_job(tx, &job)?;
-                audit_job(
-                    tx,
-                    &key,
-                    &checker,
-                    "JOB_APPROVED",
-                    &job,
-                    json!({ "reserved": format_minor(total, job.currency), "acknowledged_duplicates": duplicates }),
-                )?;
-                Ok(job)
+                change_job(tx, &key, &checker, "JOB_APPROVED", id, |tx, job| {
+                    if job.status != JobStatus::AwaitingApproval {
+                        return Err(invalid_state(job, "approve"));
+                    }
+                    let total = job.amounts[ItemStatus::Pending.index()];
+                    reserve(tx, job, total)?;
+                    job.status = JobStatus::Processing;
+                    job.approved_by = Some(checker.clone());
+                    job.started_at = Some(tx.now());
+                    job.warnings.extend(duplicates.iter().map(|w| format!("acknowledged: {w}")));
+                    Ok(json!({ "reserved": format_minor(total, job.currency), "acknowledged_duplicates": duplicates }))
+                })
             })
             .await?;
         self.bulk.wake();
@@ -209,19 +186,18 @@ impl Engine {
             .store
             .writer
             .run(move |tx| {
-                let mut job = load_job(tx, id)?;
-                if job.status != JobStatus::AwaitingApproval {
-                    return Err(invalid_state(&job, "reject"));
-                }
-                if job.created_by == checker {
-                    return Err(self_approval());
-                }
-                job.status = JobStatus::Rejected;
-                job.reason = Some(reason.clone());
-                job.finished_at = Some(tx.now());
-                save_job(tx, &job)?;
-                audit_job(tx, &key, &checker, "JOB_REJECTED", &job, json!({ "reason": reason }))?;
-                Ok(job)
+                change_job(tx, &key, &checker, "JOB_REJECTED", id, |tx, job| {
+                    if job.status != JobStatus::AwaitingApproval {
+                        return Err(invalid_state(job, "reject"));
+                    }
+                    if job.created_by == checker {
+                        return Err(self_approval());
+                    }
+                    job.status = JobStatus::Rejected;
+                    job.reason = Some(reason.clone());
+                    job.finished_at = Some(tx.now());
+                    Ok(json!({ "reason": reason }))
+                })
             })
             .await?;
         self.spawn_cancel_items(id);
@@ -235,15 +211,14 @@ impl Engine {
         self.store
             .writer
             .run_blocking(move |tx| {
-                let mut job = load_job(tx, id)?;
-                if job.status != JobStatus::Processing {
-                    return Err(invalid_state(&job, "pause"));
-                }
-                job.status = JobStatus::Paused;
-                job.reason = Some(reason.clone());
-                save_job(tx, &job)?;
-                audit_job(tx, &key, &actor, "JOB_PAUSED", &job, json!({ "reason": reason }))?;
-                Ok(job)
+                change_job(tx, &key, &actor, "JOB_PAUSED", id, |_, job| {
+                    if job.status != JobStatus::Processing {
+                        return Err(invalid_state(job, "pause"));
+                    }
+                    job.status = JobStatus::Paused;
+                    job.reason = Some(reason.clone());
+                    Ok(json!({ "reason": reason }))
+                })
             })
             .inspect(|_| self.bulk.wake())
     }
@@ -265,16 +240,15 @@ impl Engine {
             .store
             .writer
             .run(move |tx| {
-                let mut job = load_job(tx, id)?;
-                if job.status != JobStatus::Paused {
-                    return Err(invalid_state(&job, "resume"));
-                }
-                job.status = JobStatus::Processing;
-                job.reason = None;
-                super::items::finish_if_done(&mut job, tx.now());
-                save_job(tx, &job)?;
-                audit_job(tx, &key, &name, "JOB_RESUMED", &job, json!({}))?;
-                Ok(job)
+                change_job(tx, &key, &name, "JOB_RESUMED", id, |tx, job| {
+                    if job.status != JobStatus::Paused {
+                        return Err(invalid_state(job, "resume"));
+                    }
+                    job.status = JobStatus::Processing;
+                    job.reason = None;
+                    super::items::finish_if_done(job, tx.now());
+                    Ok(json!({}))
+                })
             })
             .await?;
         self.bulk.reset_breaker(id);
@@ -292,24 +266,23 @@ impl Engine {
             .store
             .writer
             .run(move |tx| {
-                let mut job = load_job(tx, id)?;
-                let unapproved = matches!(job.status, JobStatus::Pending | JobStatus::AwaitingApproval);
-                let running = matches!(job.status, JobStatus::Processing | JobStatus::Paused);
-                if !unapproved && !running {
-                    return Err(invalid_state(&job, "cancel"));
-                }
-                if unapproved && job.created_by != name && role != Role::Admin {
-                    return Err(Error::new(
-                        ErrorKind::Forbidden,
-                        "FORBIDDEN",
-                        "only the uploader (or an admin) cancels a job that is not approved yet",
-                    ));
-                }
-                job.status = JobStatus::Cancelled;
-                job.finished_at = Some(tx.now());
-                save_job(tx, &job)?;
-                audit_job(tx, &key, &name, "JOB_CANCELLED", &job, json!({}))?;
-                Ok(job)
+                change_job(tx, &key, &name, "JOB_CANCELLED", id, |tx, job| {
+                    let unapproved = matches!(job.status, JobStatus::Pending | JobStatus::AwaitingApproval);
+                    let running = matches!(job.status, JobStatus::Processing | JobStatus::Paused);
+                    if !unapproved && !running {
+                        return Err(invalid_state(job, "cancel"));
+                    }
+                    if unapproved && job.created_by != name && role != Role::Admin {
+                        return Err(Error::new(
+                            ErrorKind::Forbidden,
+                            "FORBIDDEN",
+                            "only the uploader (or an admin) cancels a job that is not approved yet",
+                        ));
+                    }
+                    job.status = JobStatus::Cancelled;
+                    job.finished_at = Some(tx.now());
+                    Ok(json!({}))
+                })
             })
             .await?;
         self.bulk.wake();
@@ -424,41 +397,34 @@ impl Engine {
         self.store
             .writer
             .run(move |tx| {
-                let mut job = load_job(tx, id)?;
-                let mut items = Vec::new();
-                for line in lines {
-                    let item = load_item(tx, id, line)?;
-                    if item.status == ItemStatus::Failed && item.error.as_ref().is_some_and(|e| e.retryable) {
-                        items.push(item);
+                change_job(tx, &key, &name, "JOB_RETRIED", id, |tx, job| {
+                    let mut items = Vec::new();
+                    for line in lines {
+                        let item = load_item(tx, id, line)?;
+                        if item.status == ItemStatus::Failed && item.error.as_ref().is_some_and(|e| e.retryable) {
+                            items.push(item);
+                        }
                     }
-                }
-                let total: Minor = items.iter().map(|i| i.amount).sum();
-                reserve(tx, &mut job, total)?;
-                for mut item in items {
-                    job.count_move(Some(ItemStatus::Failed), ItemStatus::Pending, item.amount);
-                    item.status = ItemStatus::Pending;
-                    item.attempts += 1;
-                    item.transfer_id = item_transfer_id(id, item.line, item.attempts);
-                    item.updated_at = tx.now();
-                    save_item(tx, id, &item)?;
-                }
-                if job.status == JobStatus::Completed {
-                    job.status = JobStatus::Processing;
-                    job.finished_at = None;
-                }
-                job.retries += 1;
-                save_job(tx, &job)?;
-                audit_job(
-                    tx,
-                    &key,
-                    &name,
-                    "JOB_RETRIED",
-                    &job,
-                    json!({ "reserved": format_minor(total, job.currency) }),
-                )?;
-                Ok(())
+                    let total: Minor = items.iter().map(|i| i.amount).sum();
+                    reserve(tx, job, total)?;
+                    for mut item in items {
+                        job.count_move(Some(ItemStatus::Failed), ItemStatus::Pending, item.amount);
+                        item.status = ItemStatus::Pending;
+                        item.attempts += 1;
+                        item.transfer_id = item_transfer_id(id, item.line, item.attempts);
+                        item.updated_at = tx.now();
+                        save_item(tx, id, &item)?;
+                    }
+                    if job.status == JobStatus::Completed {
+                        job.status = JobStatus::Processing;
+                        job.finished_at = None;
+                    }
+                    job.retries += 1;
+                    Ok(json!({ "reserved": format_minor(total, job.currency) }))
+                })
             })
             .await
+            .map(|_| ())
     }
 
     /// `POST …/items/{line}/resolve/`: resolves the item's IN_DOUBT transfer (SPEC §3).
@@ -489,21 +455,4 @@ impl Engine {
             .record(TreeId::Jobs, id.as_bytes())?
             .ok_or_else(|| Error::not_found("JOB_NOT_FOUND", format!("no job {id}")))
     }
-}
-
-/// Number of values present in both sorted lists.
-fn count_common(a: &[u64], b: &[u64]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    n
 }

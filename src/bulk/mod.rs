@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod breaker;
 pub mod csv;
+pub mod duplicates;
 pub mod files;
 pub mod ingest;
 pub mod items;
