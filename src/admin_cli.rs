@@ -279,7 +279,9 @@ fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), Stri
     let store = Store::open(&config.data_dir, config.cache_mb).map_err(|e| e.to_string())?;
     let report = crate::backup::write_backup(&store, &mut out, || Ok(None)).map_err(|e| e.to_string())?;
     out.sync_all().map_err(|e| e.to_string())?;
-    store.close(Duration::from_secs(10));
+    if !store.close(Duration::from_secs(10)) {
+        log::warn!("the data directory's store did not close within 10 s after the backup (the backup is complete)");
+    }
     Ok((report.bytes, report.pause, false))
 }
 

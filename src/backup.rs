@@ -246,7 +246,9 @@ fn restore_into(backup: &Path, dir: &Path, cache_mb: u64) -> Result<u64, BackupE
         return Err(BackupError::Corrupt(format!("{entries} entries, the trailer says {want_entries}")));
     }
     store.sync_now()?;
-    store.close(Duration::from_secs(10));
+    if !store.close(Duration::from_secs(10)) {
+        return Err(BackupError::Io(std::io::Error::other("the restored store did not close within 10 s")));
+    }
     Ok(entries)
 }
 
