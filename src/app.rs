@@ -82,6 +82,9 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
         Limits { amount_max: config.amount_max, cash_approval_above: config.cash_approval_above, bulk: config.bulk },
         security,
     );
+    if let Ok(mut warnings) = engine.config_warnings.lock() {
+        warnings.clone_from(&config.operator_warnings);
+    }
     crate::auth::check_audit_key(&engine.store, &engine.audit_key).map_err(StartError::Audit)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

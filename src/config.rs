@@ -93,8 +93,11 @@ pub struct Config {
     pub login_window: Duration,
     /// `SYSGP_SESSION_TTL_SECS`: session lifetime.
     pub session_ttl: Duration,
-    /// Variables that were accepted with a warning.
+    /// Variables that were accepted with a warning (logged at start).
     pub warnings: Vec<String>,
+    /// The warnings the admin page shows to every signed-in user: all of
+    /// [`Config::warnings`] but those about `SECRET_KEY`, which stay in the log.
+    pub operator_warnings: Vec<String>,
 }
 
 /// Every `SYSGP_*` variable this build knows; others are warned about.
@@ -206,11 +209,12 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let v = Vars(vars);
         let debug = v.bool("DEBUG", false)?;
-        let mut warnings = Vec::new();
+        let mut secret_warnings = Vec::new();
         let secret_key = match v.0.get("SECRET_KEY") {
             None => None,
-            Some(key) => Some(check_secret_key(key, debug, &mut warnings)?),
+            Some(key) => Some(check_secret_key(key, debug, &mut secret_warnings)?),
         };
+        let mut warnings = Vec::new();
         let sdk_url = v.get("MOJALOOP_SDK_URL").map(check_sdk_url).transpose()?;
         let bind = match v.get("SYSGP_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 8000)),
@@ -240,6 +244,9 @@ impl Config {
         for name in vars.keys().filter(|k| k.starts_with("SYSGP_") && !KNOWN_SYSGP.contains(&k.as_str())) {
             warnings.push(format!("unknown variable {name} ignored"));
         }
+        let operator_warnings = warnings.clone();
+        secret_warnings.append(&mut warnings);
+        let warnings = secret_warnings;
         Ok(Config {
             secret_key,
             debug,
@@ -260,6 +267,7 @@ impl Config {
             login_window: Duration::from_secs(v.number("SYSGP_LOGIN_WINDOW_SECS", 900, 1, 86_400)?),
             session_ttl: Duration::from_secs(v.number("SYSGP_SESSION_TTL_SECS", 8 * 3600, 1, 30 * 86_400)?),
             warnings,
+            operator_warnings,
         })
     }
 

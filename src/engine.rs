@@ -120,6 +120,8 @@ pub struct Engine {
     pub sdk_health: Mutex<SdkHealth>,
     /// Invariant violations found at start-up (the service stays unready).
     pub violations: Mutex<Vec<String>>,
+    /// Configuration warnings for the admin page (`Config::operator_warnings`).
+    pub config_warnings: Mutex<Vec<String>>,
 }
 
 /// Something a request holds exclusively while it runs (SPEC §3 "key claimed, not
@@ -167,6 +169,7 @@ impl Engine {
             stop_signal: std::sync::Condvar::new(),
             sdk_health: Mutex::new(SdkHealth::default()),
             violations: Mutex::new(Vec::new()),
+            config_warnings: Mutex::new(Vec::new()),
         })
     }
 

@@ -9,17 +9,18 @@ const OPEN_JOBS = ["PENDING", "AWAITING_APPROVAL", "PROCESSING", "PAUSED"];
 /** Renders the dashboard. */
 export async function render(view) {
   view.append(h("h1", {}, "Dashboard"));
-  const [ready, system, recent, jobs, adjustments, cash] = await Promise.allSettled([
+  const [ready, system, recent, jobs, adjustments, cash, config] = await Promise.allSettled([
     api.get("/readyz").catch((e) => (e.body ? e.body : Promise.reject(e))),
     api.get("/api/v1/system-accounts/"),
     api.get("/api/v1/transfers/", { limit: 10 }),
     api.get("/api/v1/bulk/jobs/", { limit: 50 }),
     api.get("/api/v1/adjustments/", { status: "AWAITING_APPROVAL", limit: 50 }),
     api.get("/api/v1/transfers/", { status: "AWAITING_APPROVAL", limit: 50 }),
+    api.get("/api/v1/config-warnings/"),
   ]);
   const openJobs = jobs.status === "fulfilled" ? jobs.value.items.filter((j) => OPEN_JOBS.includes(j.status)) : [];
   view.append(
-    warningsSection(ready, openJobs, adjustments, cash),
+    warningsSection(ready, config, openJobs, adjustments, cash),
     h(
       "div",
       { class: "grid" },
@@ -38,8 +39,11 @@ function settled(result, title, build) {
   return section(title, build(result.value));
 }
 
-function warningsSection(ready, openJobs, adjustments, cash) {
+function warningsSection(ready, config, openJobs, adjustments, cash) {
   const list = [];
+  if (config.status === "fulfilled") {
+    list.push(...config.value.warnings.map((w) => `Configuration: ${w}.`));
+  }
   if (ready.status === "fulfilled") {
     const r = ready.value;
     if (!r.ready) {

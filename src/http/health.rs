@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers) and `/readyz` (store open, recovery done,
-//! invariants held; SDK status reported but not required).
+//! `/healthz` (the process answers), `/readyz` (store open, recovery done,
+//! invariants held; SDK status reported but not required), and the configuration
+//! warnings shown on the dashboard.
 
 use serde_json::json;
 use warp::http::StatusCode;
@@ -12,6 +13,14 @@ use crate::error::Error;
 /// `GET /healthz`.
 pub async fn healthz(_ctx: &mut Ctx) -> Result<Response, Error> {
     Ok(response::json(StatusCode::OK, &json!({ "status": "ok" })))
+}
+
+/// `GET /api/v1/config-warnings/`: what the configuration allows that an operator
+/// should know about (approval turned off, unknown variables ignored), for the
+/// dashboard.
+pub async fn config_warnings(ctx: &mut Ctx) -> Result<Response, Error> {
+    let warnings = ctx.state.engine.config_warnings.lock().map(|w| w.clone()).unwrap_or_default();
+    Ok(response::json(StatusCode::OK, &json!({ "warnings": warnings })))
 }
 
 /// `GET /readyz`.

@@ -270,6 +270,7 @@ async fn dispatch(handler: Handler, ctx: &mut Ctx) -> Result<Response, Error> {
     match handler {
         Handler::Healthz => health::healthz(ctx).await,
         Handler::Readyz => health::readyz(ctx).await,
+        Handler::ConfigWarnings => health::config_warnings(ctx).await,
         Handler::Metrics => metrics::metrics(ctx).await,
         Handler::AccountCreate => accounts::create(ctx).await,
         Handler::AccountList => accounts::list(ctx).await,

@@ -59,6 +59,13 @@ fn op(h: Handler) -> Op {
             (200, r("Ready")),
             &[503],
         ),
+        ConfigWarnings => o(
+            "Configuration warnings for operators (approval turned off, unknown variables).",
+            &[],
+            Body::None,
+            (200, obj(&["warnings"], json!({ "warnings": { "type": "array", "items": s } }))),
+            READ,
+        ),
         Metrics => o("Prometheus text format.", &[], Body::None, (200, json!({ "type": "string" })), &[]),
         Page => o("The admin page.", &[], Body::None, (200, json!({ "type": "string" })), &[]),
         Asset => o("A file of the admin page.", &[], Body::None, (200, json!({ "type": "string" })), &[404]),

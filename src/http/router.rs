@@ -13,6 +13,8 @@ pub enum Handler {
     Healthz,
     /// `GET /readyz`.
     Readyz,
+    /// `GET /api/v1/config-warnings/`.
+    ConfigWarnings,
     /// `GET /metrics`.
     Metrics,
     /// Create a wallet.
@@ -155,6 +157,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/accounts/{msisdn}/withdraw/", Handler::AccountWithdraw, Rule::Maker),
     route("GET", "/api/v1/accounts/{msisdn}/transfers/", Handler::AccountStatement, Rule::Signed),
     route("GET", "/api/v1/system-accounts/", Handler::SystemAccounts, Rule::Signed),
+    route("GET", "/api/v1/config-warnings/", Handler::ConfigWarnings, Rule::Signed),
     route("POST", "/api/v1/transfers/", Handler::TransferCreate, Rule::Maker),
     route("GET", "/api/v1/transfers/", Handler::TransferList, Rule::Signed),
     route("GET", "/api/v1/transfers/{id}/", Handler::TransferGet, Rule::Signed),

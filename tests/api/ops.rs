@@ -1,11 +1,12 @@
-//! Operations: online backup under load and restore, one instance per data directory.
+//! Operations: online backup under load and restore, one instance per data directory,
+//! the configuration warnings the dashboard shows.
 
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::support::{spawn_app, SECRET};
+use crate::support::{spawn_app, spawn_app_with, Options, SECRET};
 
 fn sysgp() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sysgp"));
@@ -159,4 +160,31 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, i64, i64, u3
     }
     entries.sort();
     entries
+}
+
+#[test]
+fn the_dashboard_learns_that_approval_is_turned_off_but_never_about_the_secret_key() {
+    let weak_key = "short-debug-key".to_owned();
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("SYSGP_BULK_APPROVAL", "false".to_owned()),
+            ("SYSGP_NO_SUCH_SETTING", "1".to_owned()),
+            ("DEBUG", "true".to_owned()),
+            ("SECRET_KEY", weak_key),
+        ],
+        ..Options::default()
+    });
+    let r = app.get_as("viewer", "/api/v1/config-warnings/");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let warnings: Vec<&str> =
+        r.body["warnings"].as_array().expect("warnings").iter().map(|w| w.as_str().expect("text")).collect();
+    assert!(warnings.iter().any(|w| w.contains("SYSGP_BULK_APPROVAL=false")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("SYSGP_NO_SUCH_SETTING")), "{warnings:?}");
+    assert!(!warnings.iter().any(|w| w.contains("SECRET_KEY")), "a key weakness is for the log only: {warnings:?}");
+    assert_eq!(app.get_token("", "/api/v1/config-warnings/").status, 401, "signed-in users only");
+
+    let app =
+        spawn_app_with(Options { extra: vec![("SYSGP_CASH_APPROVAL_ABOVE", "1000".to_owned())], ..Options::default() });
+    let r = app.get_as("viewer", "/api/v1/config-warnings/");
+    assert_eq!(r.body["warnings"], serde_json::json!([]), "{}", r.text);
 }

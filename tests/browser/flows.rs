@@ -65,6 +65,11 @@ async fn maker_flow(app: &mut BrowserApp) {
     app.click("a[href='#/dashboard']").await;
     app.text_until("main", "recent transfers", |t| t.contains("Recent transfers") && t.contains("2\u{202f}500 XOF"))
         .await;
+    // The server runs without SYSGP_CASH_APPROVAL_ABOVE: the dashboard says so.
+    app.text_until("main", "the configuration warning", |t| {
+        t.contains("Configuration: SYSGP_CASH_APPROVAL_ABOVE is unset")
+    })
+    .await;
     app.screenshot("dashboard", 360).await;
     app.screenshot("dashboard", 1280).await;
     app.assert_clean_console(&[422]).await;
