@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod bulk;
+mod bulk_controls;
 mod bulk_files;
 mod bulk_flows;
 mod cli;
