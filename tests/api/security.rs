@@ -31,6 +31,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/accounts/{msisdn}/withdraw/", "maker admin"),
     ("GET", "/api/v1/accounts/{msisdn}/transfers/", "viewer maker checker admin"),
     ("GET", "/api/v1/system-accounts/", "viewer maker checker admin"),
+    ("GET", "/api/v1/config-warnings/", "viewer maker checker admin"),
     ("POST", "/api/v1/transfers/", "maker admin"),
     ("GET", "/api/v1/transfers/", "viewer maker checker admin"),
     ("GET", "/api/v1/transfers/{id}/", "viewer maker checker admin"),
