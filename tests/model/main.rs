@@ -39,6 +39,7 @@ mod obs;
 mod ops;
 mod reference;
 mod reference_flows;
+mod reference_money;
 mod regressions;
 #[path = "../common/report.rs"]
 mod report;
