@@ -34,6 +34,25 @@ const IDLE_WAIT: Duration = Duration::from_millis(250);
 const RESCAN: Duration = Duration::from_secs(30);
 /// Completions counted for the rate and ETA.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Finish times kept per job for its rate: enough for the window at any realistic rate.
+const RATE_SAMPLES_MAX: usize = 10_000;
+
+/// Records an item finished at `now`: only the rate window's finish times are kept
+/// (at most [`RATE_SAMPLES_MAX`] per job), and jobs with none in it are forgotten, so
+/// the table does not grow with the items or the jobs a process has run.
+fn record_done(done: &mut HashMap<Uuid, VecDeque<Instant>>, job: Uuid, now: Instant) {
+    let times = done.entry(job).or_default();
+    times.push_back(now);
+    if times.len() > RATE_SAMPLES_MAX {
+        times.pop_front();
+    }
+    done.retain(|_, times| {
+        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+            times.pop_front();
+        }
+        !times.is_empty()
+    });
+}
 
 /// One item handed to a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,7 +120,7 @@ impl BulkPool {
     fn finished(&self, claim: Claim) {
         if let Ok(mut s) = self.state.lock() {
             s.claimed.remove(&claim);
-            s.done.entry(claim.job).or_default().push_back(Instant::now());
+            record_done(&mut s.done, claim.job, Instant::now());
         }
     }
 
@@ -324,5 +343,27 @@ impl RateLimiter {
             std::thread::sleep(self.next - now);
         }
         self.next = self.next.max(now) + self.interval;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_times_stay_bounded_and_idle_jobs_are_forgotten() {
+        let mut done = HashMap::new();
+        let (busy, idle) = (Uuid::new_v4(), Uuid::new_v4());
+        let start = Instant::now();
+        record_done(&mut done, idle, start);
+        for _ in 0..(RATE_SAMPLES_MAX + 500) {
+            record_done(&mut done, busy, start);
+        }
+        assert_eq!(done[&busy].len(), RATE_SAMPLES_MAX, "one job's finish times are capped");
+        assert!(done.contains_key(&idle), "still inside the window");
+        let later = start + RATE_WINDOW + Duration::from_secs(1);
+        record_done(&mut done, busy, later);
+        assert!(!done.contains_key(&idle), "a job with nothing in the window is forgotten");
+        assert_eq!(done[&busy].len(), 1, "only the window's finish times are kept");
     }
 }
