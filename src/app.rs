@@ -82,16 +82,16 @@ pub async fn start(config: &Config) -> Result<Server, StartError> {
         Limits { amount_max: config.amount_max, cash_approval_above: config.cash_approval_above, bulk: config.bulk },
         security,
     );
-    if let Ok(mut warnings) = engine.config_warnings.lock() {
-        warnings.clone_from(&config.operator_warnings);
-    }
     crate::auth::check_audit_key(&engine.store, &engine.audit_key).map_err(StartError::Audit)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|error| StartError::Bind { addr: config.bind, error })?;
     let addr = listener.local_addr().map_err(|error| StartError::Bind { addr: config.bind, error })?;
-    let state =
-        Arc::new(HttpState { engine: engine.clone(), cors_allowed_origins: config.cors_allowed_origins.clone() });
+    let state = Arc::new(HttpState {
+        engine: engine.clone(),
+        cors_allowed_origins: config.cors_allowed_origins.clone(),
+        config_warnings: config.warnings.clone(),
+    });
     let (shutdown, stop_rx) = oneshot::channel::<()>();
     let serving = tokio::spawn(
         warp::serve(http::filter(state))

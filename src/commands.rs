@@ -49,7 +49,7 @@ pub fn serve(config: Config) -> ExitCode {
     if let Err(e) = config.check_for_serve() {
         return fail(e);
     }
-    for w in &config.warnings {
+    for w in config.key_warnings.iter().chain(&config.warnings) {
         log::warn!("{w}");
     }
     let rt = match runtime() {

@@ -93,11 +93,11 @@ pub struct Config {
     pub login_window: Duration,
     /// `SYSGP_SESSION_TTL_SECS`: session lifetime.
     pub session_ttl: Duration,
-    /// Variables that were accepted with a warning (logged at start).
+    /// Variables that were accepted with a warning: logged at start and shown on the
+    /// admin page to every signed-in user.
     pub warnings: Vec<String>,
-    /// The warnings the admin page shows to every signed-in user: all of
-    /// [`Config::warnings`] but those about `SECRET_KEY`, which stay in the log.
-    pub operator_warnings: Vec<String>,
+    /// Warnings about `SECRET_KEY` (a weak key accepted under `DEBUG`): logged only.
+    pub key_warnings: Vec<String>,
 }
 
 /// Every `SYSGP_*` variable this build knows; others are warned about.
@@ -209,10 +209,10 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let v = Vars(vars);
         let debug = v.bool("DEBUG", false)?;
-        let mut secret_warnings = Vec::new();
+        let mut key_warnings = Vec::new();
         let secret_key = match v.0.get("SECRET_KEY") {
             None => None,
-            Some(key) => Some(check_secret_key(key, debug, &mut secret_warnings)?),
+            Some(key) => Some(check_secret_key(key, debug, &mut key_warnings)?),
         };
         let mut warnings = Vec::new();
         let sdk_url = v.get("MOJALOOP_SDK_URL").map(check_sdk_url).transpose()?;
@@ -244,9 +244,6 @@ impl Config {
         for name in vars.keys().filter(|k| k.starts_with("SYSGP_") && !KNOWN_SYSGP.contains(&k.as_str())) {
             warnings.push(format!("unknown variable {name} ignored"));
         }
-        let operator_warnings = warnings.clone();
-        secret_warnings.append(&mut warnings);
-        let warnings = secret_warnings;
         Ok(Config {
             secret_key,
             debug,
@@ -267,7 +264,7 @@ impl Config {
             login_window: Duration::from_secs(v.number("SYSGP_LOGIN_WINDOW_SECS", 900, 1, 86_400)?),
             session_ttl: Duration::from_secs(v.number("SYSGP_SESSION_TTL_SECS", 8 * 3600, 1, 30 * 86_400)?),
             warnings,
-            operator_warnings,
+            key_warnings,
         })
     }
 
@@ -423,7 +420,8 @@ mod tests {
     #[test]
     fn debug_relaxes_the_key_check_with_a_warning() {
         let c = Config::from_vars(&vars(&[("SECRET_KEY", "changeme"), ("DEBUG", "true")])).expect("relaxed");
-        assert!(c.warnings.iter().any(|w| w.contains("SECRET_KEY")));
+        assert!(c.key_warnings.iter().any(|w| w.contains("SECRET_KEY")));
+        assert!(!c.warnings.iter().any(|w| w.contains("SECRET_KEY")), "shown to every signed-in user");
     }
 
     #[test]

@@ -120,8 +120,6 @@ pub struct Engine {
     pub sdk_health: Mutex<SdkHealth>,
     /// Invariant violations found at start-up (the service stays unready).
     pub violations: Mutex<Vec<String>>,
-    /// Configuration warnings for the admin page (`Config::operator_warnings`).
-    pub config_warnings: Mutex<Vec<String>>,
 }
 
 /// Something a request holds exclusively while it runs (SPEC §3 "key claimed, not
@@ -169,7 +167,6 @@ impl Engine {
             stop_signal: std::sync::Condvar::new(),
             sdk_health: Mutex::new(SdkHealth::default()),
             violations: Mutex::new(Vec::new()),
-            config_warnings: Mutex::new(Vec::new()),
         })
     }
 

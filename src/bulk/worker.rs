@@ -47,11 +47,16 @@ fn record_done(done: &mut HashMap<Uuid, VecDeque<Instant>>, job: Uuid, now: Inst
         times.pop_front();
     }
     done.retain(|_, times| {
-        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
-            times.pop_front();
-        }
+        drop_outside_window(times, now);
         !times.is_empty()
     });
+}
+
+/// Drops the finish times older than the rate window.
+fn drop_outside_window(times: &mut VecDeque<Instant>, now: Instant) {
+    while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+        times.pop_front();
+    }
 }
 
 /// One item handed to a worker.
@@ -108,9 +113,7 @@ impl BulkPool {
         let Ok(mut s) = self.state.lock() else { return 0.0 };
         let Some(times) = s.done.get_mut(&job) else { return 0.0 };
         let now = Instant::now();
-        while times.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
-            times.pop_front();
-        }
+        drop_outside_window(times, now);
         match times.front() {
             Some(first) if times.len() > 1 => times.len() as f64 / now.duration_since(*first).as_secs_f64().max(1.0),
             _ => 0.0,

@@ -19,8 +19,7 @@ pub async fn healthz(_ctx: &mut Ctx) -> Result<Response, Error> {
 /// should know about (approval turned off, unknown variables ignored), for the
 /// dashboard.
 pub async fn config_warnings(ctx: &mut Ctx) -> Result<Response, Error> {
-    let warnings = ctx.state.engine.config_warnings.lock().map(|w| w.clone()).unwrap_or_default();
-    Ok(response::json(StatusCode::OK, &json!({ "warnings": warnings })))
+    Ok(response::json(StatusCode::OK, &json!({ "warnings": ctx.state.config_warnings })))
 }
 
 /// `GET /readyz`.

@@ -48,6 +48,8 @@ pub struct HttpState {
     pub engine: Arc<Engine>,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors_allowed_origins: Vec<String>,
+    /// `Config::warnings`, for the dashboard.
+    pub config_warnings: Vec<String>,
 }
 
 /// An amount as sent: a JSON string, or the raw text of a JSON number (never a float).
