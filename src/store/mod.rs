@@ -4,6 +4,8 @@
 #![deny(clippy::float_arithmetic)]
 
 mod codec;
+#[cfg(test)]
+mod engine_tests;
 pub mod keys;
 mod read;
 mod repo;

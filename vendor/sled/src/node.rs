@@ -13,6 +13,16 @@ pub struct Node {
     pub(crate) data: Data,
 }
 
+/// Keys an append split leaves on the right: at least what keeps the new
+/// leaf from merging back at once (`should_merge`: fewer than 4).
+const LEAF_APPEND_SPLIT_RIGHT: usize = 4;
+
+/// A leaf of more than 16 keys splits once its keys and values take more
+/// than this many bytes...
+const LEAF_SPLIT_BYTES: u64 = 2048;
+/// ... or it has more than this many keys.
+const LEAF_SPLIT_KEYS_MAX: usize = 64;
+
 impl Node {
     pub(crate) fn new_hoisted_root(
         left: PageId,
@@ -163,18 +173,41 @@ impl Node {
         true
     }
 
-    pub(crate) fn split(mut self) -> (Node, Node) {
+    /// True if `key` sorts after every key of this leaf: the access of an
+    /// append (sequence numbers, times), which a split can leave the left
+    /// side full for.
+    pub(crate) fn is_leaf_append(&self, key: &[u8]) -> bool {
+        match self.data {
+            Data::Leaf(ref leaf) => leaf
+                .keys
+                .last()
+                .map_or(false, |last| self.prefix_decode(last).as_ref() < key),
+            Data::Index(_) => false,
+        }
+    }
+
+    /// Splits in the middle, or, for a leaf split by an append, keeps all
+    /// but `LEAF_APPEND_SPLIT_RIGHT` keys on the left: keys that only ever
+    /// grow at the end then leave full leaves behind rather than half-full
+    /// ones (see vendor/README.md).
+    pub(crate) fn split(mut self, append: bool) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            append: bool,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
+            let split_point =
+                if append && keys.len() > 2 * LEAF_APPEND_SPLIT_RIGHT {
+                    keys.len() - LEAF_APPEND_SPLIT_RIGHT
+                } else {
+                    keys.len() / 2 + 1
+                };
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -252,6 +285,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        false,
                     );
 
                 (
@@ -271,6 +305,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        append,
                     );
 
                 (
@@ -605,7 +640,13 @@ impl Node {
             16
         };
 
-        let size_checks = self.data.len() > threshold;
+        // Leaves of small entries (index keys) split by size instead: fewer,
+        // fuller pages (see vendor/README.md).
+        let size_checks = self.data.len() > threshold
+            && (self.data.is_index()
+                || cfg!(any(test, feature = "lock_free_delays"))
+                || self.data.len() > LEAF_SPLIT_KEYS_MAX
+                || self.data.rss() > LEAF_SPLIT_BYTES);
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks

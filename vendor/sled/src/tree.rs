@@ -1452,11 +1452,13 @@ impl Tree {
         view: &View<'g>,
         parent_view: &Option<View<'g>>,
         root_pid: PageId,
+        key: &[u8],
         guard: &'g Guard,
     ) -> Result<()> {
         trace!("splitting node {}", view.pid);
         // split node
-        let (mut lhs, rhs) = view.deref().clone().split();
+        let append = view.is_leaf_append(key);
+        let (mut lhs, rhs) = view.deref().clone().split(append);
         let rhs_lo = rhs.lo.clone();
 
         // install right side
@@ -1671,7 +1673,7 @@ impl Tree {
             }
 
             if view.should_split() {
-                self.split_node(&view, &parent_view, root_pid, guard)?;
+                self.split_node(&view, &parent_view, root_pid, key.as_ref(), guard)?;
                 retry!();
             }
 
