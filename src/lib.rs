@@ -27,6 +27,8 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod notify;
+#[cfg(test)]
+mod prng;
 pub mod sdk;
 pub mod store;
 pub mod transfers;

@@ -134,15 +134,10 @@ fn split(x: u64) -> [u32; 2] {
 mod tests {
     use super::*;
 
-    /// xorshift64*: uniform enough for fingerprints in a test.
+    /// Pseudo-random keys: uniform enough for fingerprints in a test.
     fn keys(seed: u64) -> impl Iterator<Item = u64> {
-        let mut x = seed;
-        std::iter::repeat_with(move || {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
+        let mut rng = crate::prng::Prng(seed);
+        std::iter::repeat_with(move || rng.next())
     }
 
     #[test]

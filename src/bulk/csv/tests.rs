@@ -2,6 +2,7 @@
 //! output cells, random input (never a panic) and throughput.
 
 use super::*;
+use crate::prng::Prng;
 
 const LIMITS: Limits = Limits { rows_max: 1000, amount_max: 10_000_000, total_max: 1_000_000_000 };
 
@@ -155,22 +156,6 @@ fn output_cells_cannot_become_formulas() {
     }
     for text in ["22507000001", "", "Awa", " =1", "'quoted"] {
         assert!(matches!(safe_cell(text), Cow::Borrowed(t) if t == text), "{text:?}");
-    }
-}
-
-/// xorshift64*, seeded: reproducible pseudo-random bytes without a crate.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 
