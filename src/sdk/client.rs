@@ -71,6 +71,8 @@ pub struct PayOutcome {
     pub sdk_transfer_id: Option<String>,
     /// Quote details, when a quote came back.
     pub quote: Option<Quote>,
+    /// A configuration problem the replies revealed (for `/readyz`).
+    pub config_problem: Option<String>,
 }
 
 /// What the `FINAL_SENT` hook is told before the final call.
@@ -225,7 +227,7 @@ impl SdkClient {
         payment: &Payment,
         mut final_sent: impl FnMut(&FinalSent) -> Result<(), E>,
     ) -> Result<PayOutcome, E> {
-        let mut run = Run { sdk_transfer_id: None, quote: None, is_final: false };
+        let mut run = Run { sdk_transfer_id: None, quote: None, is_final: false, moved: false };
         if self.mode == SdkMode::Auto {
             final_sent(&FinalSent { sdk_transfer_id: None, quote: None })?;
             run.is_final = true;
@@ -233,7 +235,7 @@ impl SdkClient {
         let mut exchange = self.exchange("POST", "transfers", Some(&transfer_request(payment)));
         for _ in 0..STEPS_MAX {
             let (answer, reply) = classify(&exchange);
-            run.absorb(reply);
+            run.absorb(reply, self.mode);
             let next = match answer {
                 Answer::WaitingParty => self.on_waiting_party(&mut run, &mut final_sent)?,
                 Answer::WaitingQuote => self.on_waiting_quote(&mut run, payment, &mut final_sent)?,
@@ -307,27 +309,23 @@ impl SdkClient {
     }
 
     /// Sends the final acceptance again for a transfer whose final call may never have
-    /// reached the SDK (the service stopped right after recording FINAL_SENT). Safe:
-    /// the SDK transfer id is the same, so the hub moves the money at most once, and an
-    /// SDK that already acted answers that the transfer is not waiting. `None` when the
-    /// answer settles nothing (reconciliation by GET continues).
-    pub fn resume_final(&self, sdk_transfer_id: &str) -> Option<Verdict> {
+    /// reached the SDK (the service stopped right after recording FINAL_SENT); true
+    /// when the reply shows it COMMITTED. The SDK transfer id is the same, so the hub
+    /// moves the money at most once. Any other reply settles nothing, failures
+    /// included: if the first call did reach the SDK, a second one can fail (a hub
+    /// refusing the repeated prepare) while the first one commits, so only the hub's
+    /// answer to a GET may release the money.
+    pub fn resume_final(&self, sdk_transfer_id: &str) -> bool {
         let field = match self.mode {
             SdkMode::AcceptParty => "acceptParty",
             SdkMode::AcceptQuote => "acceptQuote",
-            SdkMode::Auto => return None,
+            SdkMode::Auto => return false,
         };
         if sdk_transfer_id.is_empty() || sdk_transfer_id.contains(['/', '?', '#']) {
-            return None;
+            return false;
         }
         let exchange = self.exchange("PUT", &format!("transfers/{sdk_transfer_id}"), Some(&json!({ field: true })));
-        let run = Run { sdk_transfer_id: Some(sdk_transfer_id.to_owned()), quote: None, is_final: true };
-        match classify(&exchange).0 {
-            answer @ (Answer::Completed | Answer::Aborted | Answer::Fspiop { .. } | Answer::StageTimeout { .. }) => {
-                Some(run.verdict(answer))
-            }
-            _ => None,
-        }
+        matches!(classify(&exchange).0, Answer::Completed)
     }
 
     /// Asks the hub, through the SDK, where a transfer stands.
@@ -349,7 +347,6 @@ impl SdkClient {
         match (status, reply.fulfil_state.as_deref()) {
             (200, Some("COMMITTED")) => HubState::Committed,
             (200, Some("ABORTED")) => HubState::Aborted,
-            (200, _) if reply.current_state.as_deref() == Some("ABORTED") => HubState::Aborted,
             (200, state) => HubState::InFlight(state.or(reply.current_state.as_deref()).unwrap_or("no fulfil").into()),
             (status, _) => HubState::Unavailable(format!("HTTP {status}")),
         }
@@ -374,11 +371,22 @@ struct Run {
     sdk_transfer_id: Option<String>,
     quote: Option<Quote>,
     is_final: bool,
+    /// A reply before the final call showed the transfer stage: the SDK is not in the
+    /// configured mode and money may have moved.
+    moved: bool,
 }
 
 impl Run {
-    fn absorb(&mut self, reply: Option<SdkReply>) {
+    fn absorb(&mut self, reply: Option<SdkReply>, mode: SdkMode) {
         if let Some(reply) = reply {
+            if !self.is_final && reply.shows_transfer_stage() {
+                log::error!(
+                    "configuration error: the SDK ran the transfer stage before the final call of SYSGP_SDK_MODE \
+                     {mode:?} (SDK transfer {:?}); the transfer is treated as possibly paid",
+                    reply.transfer_id.as_ref().or(self.sdk_transfer_id.as_ref())
+                );
+                self.moved = true;
+            }
             if reply.transfer_id.is_some() {
                 self.sdk_transfer_id = reply.transfer_id;
             }
@@ -388,7 +396,8 @@ impl Run {
         }
     }
 
-    /// Maps a terminal answer; doubt before the final call means nothing moved.
+    /// Maps a terminal answer; doubt before the final call means nothing moved, unless
+    /// a reply showed the transfer stage.
     fn verdict(&self, answer: Answer) -> Verdict {
         match answer {
             Answer::Completed => Verdict::Completed,
@@ -409,7 +418,7 @@ impl Run {
                 log::error!("SDK configuration error: {detail}");
                 failed("SDK_CONFIG_ERROR", &detail, true)
             }
-            Answer::Doubt(reason) if self.is_final => Verdict::InDoubt { reason },
+            Answer::Doubt(reason) if self.is_final || self.moved => Verdict::InDoubt { reason },
             Answer::Doubt(reason) => failed("SDK_ERROR", &format!("before the final call: {reason}"), true),
             Answer::WaitingParty | Answer::WaitingQuote | Answer::WaitingConversion => {
                 Verdict::InDoubt { reason: "unexpected waiting state".into() }
@@ -418,7 +427,14 @@ impl Run {
     }
 
     fn outcome(self, verdict: Verdict) -> PayOutcome {
-        PayOutcome { verdict, sdk_transfer_id: self.sdk_transfer_id, quote: self.quote }
+        let config_problem = match &verdict {
+            Verdict::Failed { code, message, .. } if code == "SDK_CONFIG_ERROR" || code == "SDK_MODE_MISMATCH" => {
+                Some(format!("{code}: {message}"))
+            }
+            _ if self.moved => Some("SDK_MODE_MISMATCH: the SDK ran the transfer stage before the final call".into()),
+            _ => None,
+        };
+        PayOutcome { verdict, sdk_transfer_id: self.sdk_transfer_id, quote: self.quote, config_problem }
     }
 }
 

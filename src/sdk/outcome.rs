@@ -59,12 +59,13 @@ fn is_fspiop_code(code: &str) -> bool {
     code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()) && !code.starts_with('0')
 }
 
+/// The `error_message` of a reply (SPEC §4): the FSPIOP description when present,
+/// else the SDK's message, one line; the status only when neither says anything.
 fn describe(status: u16, reply: &SdkReply) -> String {
-    let text = reply.error_description.clone().or_else(|| reply.message.clone()).unwrap_or_default();
-    if text.is_empty() {
-        format!("HTTP {status} from the SDK")
-    } else {
-        one_line(&format!("HTTP {status}: {text}"))
+    let text = [&reply.error_description, &reply.message].into_iter().flatten().find(|t| !t.trim().is_empty());
+    match text {
+        Some(text) => one_line(text),
+        None => format!("HTTP {status} from the SDK"),
     }
 }
 
@@ -103,16 +104,7 @@ fn classify_reply(status: u16, reply: &SdkReply) -> Answer {
         500 => {
             let code = reply.status_code.as_deref().filter(|c| is_fspiop_code(c)).or(reply.error_code.as_deref());
             match code.filter(|c| is_fspiop_code(c)) {
-                Some(code) => Answer::Fspiop {
-                    code: code.to_owned(),
-                    description: one_line(
-                        [&reply.error_description, &reply.message]
-                            .into_iter()
-                            .flatten()
-                            .find(|text| !text.trim().is_empty())
-                            .map_or("SDK error", String::as_str),
-                    ),
-                },
+                Some(code) => Answer::Fspiop { code: code.to_owned(), description: describe(status, reply) },
                 None => Answer::Doubt(describe(status, reply)),
             }
         }
@@ -126,8 +118,13 @@ fn classify_reply(status: u16, reply: &SdkReply) -> Answer {
                 Answer::Doubt(describe(status, reply))
             }
         }
-        404 | 405 if !reply.sdk_shaped => {
-            Answer::ConfigError(format!("HTTP {status} with a body that is not the SDK's: check MOJALOOP_SDK_URL"))
+        // The SDK's transfers routes never answer 404 or 405 themselves: unless the body
+        // speaks of a transfer or carries an FSPIOP code, the path is wrong.
+        404 | 405
+            if !reply.about_transfer
+                && ![&reply.status_code, &reply.error_code].into_iter().flatten().any(|c| is_fspiop_code(c)) =>
+        {
+            Answer::ConfigError(format!("HTTP {status}: the SDK has no such route: check MOJALOOP_SDK_URL"))
         }
         _ => Answer::Doubt(describe(status, reply)),
     }
@@ -174,6 +171,14 @@ mod tests {
         ));
         assert!(matches!(replied(404, "<html>nginx</html>"), Answer::ConfigError(_)));
         assert!(matches!(replied(405, "{}"), Answer::ConfigError(_)));
+        // The SDK's own (or the simulator's) reply for a path it does not serve.
+        let no_route = r#"{"statusCode":"404","message":"Not found"}"#;
+        assert!(matches!(replied(404, no_route), Answer::ConfigError(_)), "a wrong base path is a config error");
+        // error_message is the SDK's message itself, with no status prefix.
+        let rejected = r#"{"statusCode":400,"message":"  .body.amount should\n match pattern "}"#;
+        assert_eq!(replied(400, rejected), Answer::Rejected(".body.amount should match pattern".into()));
+        let fulfil = r#"{"message":"Timeout waiting for fulfil","transferState":{"prepare":{}}}"#;
+        assert_eq!(replied(504, fulfil), Answer::Doubt("Timeout waiting for fulfil".into()));
         let unreachable = classify(&Exchange::NotConnected("refused".into())).0;
         assert!(matches!(unreachable, Answer::Unreachable(_)));
     }
@@ -191,6 +196,7 @@ mod tests {
             (200, r#"{"currentState":"COMPLETED","fulfil":{"body":{"transferState":"RESERVED"}}}"#),
             (200, "not json"),
             (404, r#"{"statusCode":"3208","message":"unknown"}"#),
+            (404, r#"{"transferId":"x","message":"gone"}"#),
         ] {
             assert!(matches!(replied(status, body), Answer::Doubt(_)), "{status} {body}");
         }

@@ -62,8 +62,17 @@ pub struct SdkReply {
     pub has_prepare: bool,
     /// Quote details, when a quote came back.
     pub quote: Option<Quote>,
-    /// Whether the body looks like one of the SDK's (a JSON object with its fields).
-    pub sdk_shaped: bool,
+    /// Whether the body speaks of a transfer (`transferState`, `currentState` or
+    /// `transferId`): a reply of the SDK's transfers API, not a router's "not found".
+    pub about_transfer: bool,
+}
+
+impl SdkReply {
+    /// Whether the reply shows the transfer stage under way or done (a prepare, a
+    /// fulfil, or COMPLETED): money may have moved.
+    pub fn shows_transfer_stage(&self) -> bool {
+        self.has_prepare || self.fulfil_state.is_some() || self.current_state.as_deref() == Some("COMPLETED")
+    }
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -116,7 +125,7 @@ pub fn parse_reply(body: &[u8]) -> Option<SdkReply> {
         has_prepare: root.pointer("/transferState/prepare").is_some_and(|v| !v.is_null())
             || root.get("prepare").is_some_and(|v| !v.is_null()),
         quote: quote(&root),
-        sdk_shaped: ["statusCode", "transferState", "currentState", "transferId"].iter().any(|k| root.get(k).is_some()),
+        about_transfer: ["transferState", "currentState", "transferId"].iter().any(|k| root.get(k).is_some()),
     };
     Some(reply)
 }

@@ -139,24 +139,18 @@ impl Engine {
         if t.status != TransferStatus::InDoubt {
             return Ok(());
         }
-        // An interrupted final call in an accept mode is sent once more first.
-        let resumed = match t.sdk.as_ref().is_some_and(|s| s.resume_final) {
-            true => {
-                let verdict = self.sdk.resume_final(&sdk_id);
-                log::info!("final acceptance of {id} (SDK {sdk_id}) sent again: {verdict:?}");
-                verdict
-            }
-            false => None,
+        // An interrupted final call in an accept mode is sent once more first; only a
+        // COMMITTED reply to it settles anything, otherwise the hub is asked.
+        let committed = t.sdk.as_ref().is_some_and(|s| s.resume_final) && {
+            let committed = self.sdk.resume_final(&sdk_id);
+            log::info!("final acceptance of {id} (SDK {sdk_id}) sent again; committed: {committed}");
+            committed
         };
-        let answer = match resumed {
-            Some(_) => HubState::InFlight("resumed".into()),
-            None => self.sdk.lookup(&sdk_id),
-        };
+        let answer = if committed { HubState::Committed } else { self.sdk.lookup(&sdk_id) };
         log::info!("reconciliation of {id} (SDK {sdk_id}): {answer:?}");
-        let verdict = match (&answer, resumed) {
-            (_, Some(v)) => Some(v),
-            (HubState::Committed, None) => Some(Verdict::Completed),
-            (HubState::Aborted, None) => Some(Verdict::Failed {
+        let verdict = match &answer {
+            HubState::Committed => Some(Verdict::Completed),
+            HubState::Aborted => Some(Verdict::Failed {
                 code: "SDK_ABORTED".into(),
                 message: "the hub aborted the transfer".into(),
                 retryable: false,

@@ -59,10 +59,8 @@ impl Engine {
             true => Ok(()),
             false => self.record_final_sent(id, fs),
         })?;
-        if let Verdict::Failed { code, message, .. } = &outcome.verdict {
-            if code == "SDK_CONFIG_ERROR" || code == "SDK_MODE_MISMATCH" {
-                self.note_sdk_problem(format!("{code}: {message}"));
-            }
+        if let Some(problem) = &outcome.config_problem {
+            self.note_sdk_problem(problem.clone());
         }
         Ok(outcome)
     }

@@ -106,6 +106,32 @@ fn a_mode_the_sdk_contradicts_fails_without_paying() {
     assert!(ready.body["sdk"]["error"].as_str().is_some_and(|e| e.contains("SDK_MODE_MISMATCH")), "{}", ready.text);
 }
 
+/// The SDK auto-accepts while sysgp expects to accept the quote: its first reply already
+/// shows the transfer stage. What it says moved is booked as moved, never released.
+#[test]
+fn a_reply_showing_the_transfer_stage_before_the_final_call_is_never_released() {
+    let app = spawn_app_with(Options { accept: Accept::None, sdk_mode: "accept_quote", ..Options::default() });
+    app.funded("22507000001", "XOF", "1000");
+    let paid = send_and_check(&app, "22500000777", "250", "COMPLETED", None, false);
+    assert_eq!(app.times_paid(paid["transfer_id"].as_str().expect("id")), 1);
+    // Amount 408: a 504 after the simulator committed, with the prepare in the body.
+    let t = send_and_check(&app, "22500000777", "408", "IN_DOUBT", Some("SDK_OUTCOME_UNKNOWN"), false);
+    let id = t["transfer_id"].as_str().expect("id").to_owned();
+    assert!(t["sdk_transfer_id"].as_str().is_some(), "{t}");
+    assert_eq!(app.account("22507000001")["reserved"], "408", "the money stays reserved");
+    let ready = app.get("/readyz");
+    assert!(ready.body["sdk"]["error"].as_str().is_some_and(|e| e.contains("SDK_MODE_MISMATCH")), "{}", ready.text);
+    let settled = app.eventually(Duration::from_secs(30), "reconciliation", || {
+        let t = app.transfer(&id);
+        (t["status"] != "IN_DOUBT").then_some(t)
+    });
+    assert_eq!(settled["status"], "COMPLETED", "the hub committed it");
+    assert_eq!(app.times_paid(&id), 1);
+    let a = app.account("22507000001");
+    assert_eq!((a["balance"].as_str(), a["reserved"].as_str()), (Some("342"), Some("0")));
+    app.assert_invariants();
+}
+
 #[test]
 fn an_unreachable_sdk_fails_retryably_and_moves_nothing() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
