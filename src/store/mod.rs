@@ -70,10 +70,12 @@ pub enum TreeId {
     Items,
     /// Source wallet | SHA-256 of a file or of its parsed rows → job id (duplicates).
     JobsByHash,
+    /// The SDK's transfer id → our transfer id: one hub transfer settles one of ours.
+    TransfersBySdkId,
 }
 
 /// Number of trees.
-pub const TREE_COUNT: usize = 22;
+pub const TREE_COUNT: usize = 23;
 
 impl TreeId {
     /// Every tree, in discriminant order.
@@ -100,6 +102,7 @@ impl TreeId {
         TreeId::JobsOrder,
         TreeId::Items,
         TreeId::JobsByHash,
+        TreeId::TransfersBySdkId,
     ];
 
     /// The sled tree name.
@@ -127,6 +130,7 @@ impl TreeId {
             TreeId::JobsOrder => "jobs_order",
             TreeId::Items => "items",
             TreeId::JobsByHash => "jobs_by_hash",
+            TreeId::TransfersBySdkId => "transfers_by_sdk_id",
         }
     }
 }
@@ -223,9 +227,12 @@ impl Store {
         let trees = TreeId::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
         let db_file = File::open(dir.join("db")).map_err(StoreError::Io)?;
         let inner = StoreInner { db, trees, db_file, dir: dir.to_path_buf() };
-        if fresh {
+        let built = build_sdk_id_index(&inner)?;
+        if fresh || built {
             inner.db.flush()?;
             inner.db_file.sync_data().map_err(StoreError::Io)?;
+        }
+        if fresh {
             sync_dir(dir)?;
         }
         let inner = Arc::new(inner);
@@ -259,6 +266,28 @@ fn check_schema(meta: &sled::Tree, fresh: bool) -> Result<(), StoreError> {
         None => return Err(StoreError::Codec("store has data but no schema version".into())),
     }
     Ok(())
+}
+
+const META_SDK_ID_INDEX: &[u8] = b"index_transfers_by_sdk_id";
+
+/// Fills [`TreeId::TransfersBySdkId`] from the transfers of a store written before it
+/// existed, once (a marker in the meta tree says it is complete; an interrupted run is
+/// simply done again). Runs before the writer starts. True when it wrote anything.
+fn build_sdk_id_index(inner: &StoreInner) -> Result<bool, StoreError> {
+    let meta = inner.tree(TreeId::Meta);
+    if meta.get(META_SDK_ID_INDEX)?.is_some() {
+        return Ok(false);
+    }
+    let index = inner.tree(TreeId::TransfersBySdkId);
+    for entry in inner.tree(TreeId::Transfers).iter() {
+        let (id, value) = entry?;
+        let t: crate::ledger::Transfer = codec::decode(&value)?;
+        if let Some(sdk_id) = t.sdk.and_then(|s| s.transfer_id) {
+            index.insert(sdk_id.as_bytes(), id)?;
+        }
+    }
+    meta.insert(META_SDK_ID_INDEX, codec::encode(&true)?)?;
+    Ok(true)
 }
 
 /// fsyncs a directory so that files created in it survive a crash.

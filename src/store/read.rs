@@ -99,6 +99,12 @@ impl Store {
         self.get(TreeId::Transfers, id.as_bytes())
     }
 
+    /// Our transfer that the SDK's transfer `sdk_id` belongs to, if any.
+    pub fn transfer_of_sdk_id(&self, sdk_id: &str) -> Result<Option<Uuid>, StoreError> {
+        let raw = self.inner.tree(TreeId::TransfersBySdkId).get(sdk_id.as_bytes())?;
+        Ok(raw.and_then(|r| Uuid::from_slice(&r).ok()))
+    }
+
     /// Reads an idempotency record.
     pub fn idempotency(&self, actor: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.get(TreeId::Idempotency, &keys::idempotency(actor, key))
@@ -119,6 +125,30 @@ impl Store {
             .tree(TreeId::Accounts)
             .iter()
             .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| codec::decode(&v)))
+    }
+
+    /// Up to `limit` system accounts after `after` (cash accounts, then settlement
+    /// accounts, each by currency code): a range of their own in the accounts tree, so
+    /// listing them never walks the wallets.
+    pub fn system_accounts(&self, after: Option<&AccountKey>, limit: usize) -> Result<Page<Account>, StoreError> {
+        let tree = self.inner.tree(TreeId::Accounts);
+        let range = match after {
+            Some(key) => {
+                tree.range((std::ops::Bound::Excluded(keys::account(key).to_vec()), std::ops::Bound::Unbounded))
+            }
+            None => tree.range(vec![2u8]..),
+        };
+        let mut items: Vec<Account> = Vec::new();
+        for entry in range {
+            let (_, value) = entry?;
+            let account: Account = codec::decode(&value)?;
+            if items.len() == limit {
+                let next_cursor = items.last().map(|a| a.key.to_string());
+                return Ok(Page { items, next_cursor });
+            }
+            items.push(account);
+        }
+        Ok(Page { items, next_cursor: None })
     }
 
     /// Every transfer, in id order (for `check`).

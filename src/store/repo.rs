@@ -103,6 +103,17 @@ impl WriteTx<'_> {
         self.put(TreeId::Transfers, t.id.as_bytes(), t)
     }
 
+    /// Records that the SDK's transfer `sdk_id` is our transfer `id`.
+    pub fn index_sdk_id(&mut self, sdk_id: &str, id: Uuid) {
+        self.put_raw(TreeId::TransfersBySdkId, sdk_id.as_bytes(), id.as_bytes());
+    }
+
+    /// Our transfer that the SDK's transfer `sdk_id` belongs to, if any.
+    pub fn transfer_of_sdk_id(&self, sdk_id: &str) -> Result<Option<Uuid>, StoreError> {
+        let raw = self.get_raw(TreeId::TransfersBySdkId, sdk_id.as_bytes())?;
+        Ok(raw.and_then(|r| Uuid::from_slice(&r).ok()))
+    }
+
     /// Appends a journal entry owned by a transfer or job.
     pub fn put_posting(&mut self, owner: Uuid, index: u32, posting: &Posting) -> Result<(), StoreError> {
         self.put(TreeId::Postings, &keys::posting(owner, index), posting)

@@ -65,7 +65,15 @@ impl Engine {
         }
         let known_id = t.sdk.as_ref().and_then(|s| s.transfer_id.clone());
         let (lookup_id, reason) = match &req {
-            ResolveRequest::ByHub { sdk_transfer_id, reason } => (Some(sdk_transfer_id.clone()), reason.clone()),
+            ResolveRequest::ByHub { sdk_transfer_id, reason } => {
+                check_sdk_id(
+                    known_id.as_deref(),
+                    sdk_transfer_id,
+                    id,
+                    self.store.transfer_of_sdk_id(sdk_transfer_id)?,
+                )?;
+                (Some(sdk_transfer_id.clone()), reason.clone())
+            }
             ResolveRequest::ByOperator { reason, .. } => (known_id.clone(), reason.clone()),
         };
         let hub = match lookup_id.clone() {
@@ -75,7 +83,7 @@ impl Engine {
             }
             None => HubState::Unavailable("no SDK transfer id".into()),
         };
-        let verdict = decide(&req, &hub)?;
+        let verdict = decide(&req, &hub, known_id.is_some())?;
         let resolution = Resolution { by: actor.name.clone(), reason, at: crate::engine::now() };
         let sdk_transfer_id = match req {
             ResolveRequest::ByHub { sdk_transfer_id, .. } => Some(sdk_transfer_id),
@@ -84,11 +92,44 @@ impl Engine {
         let change = Settlement { verdict, sdk_transfer_id, quote: None, resolution: Some(resolution) };
         let key = self.audit_key.clone();
         let actor = actor.name.clone();
-        self.store.writer.run(move |tx| settle(tx, &key, &actor, id, TransferStatus::InDoubt, &change)).await
+        self.store
+            .writer
+            .run(move |tx| {
+                // Checked again where it is written: another resolve may have claimed the id.
+                if let Some(sdk_id) = &change.sdk_transfer_id {
+                    let known = tx.transfer(id)?.and_then(|t| t.sdk.and_then(|s| s.transfer_id));
+                    check_sdk_id(known.as_deref(), sdk_id, id, tx.transfer_of_sdk_id(sdk_id)?)?;
+                }
+                settle(tx, &key, &actor, id, TransferStatus::InDoubt, &change)
+            })
+            .await
     }
 }
 
-fn decide(req: &ResolveRequest, hub: &HubState) -> Result<Verdict, Error> {
+/// An SDK transfer id given by an operator must be the transfer's own when it has one,
+/// and must not already settle another transfer: one hub transfer pays one of ours.
+fn check_sdk_id(known: Option<&str>, given: &str, id: Uuid, owner: Option<Uuid>) -> Result<(), Error> {
+    if let Some(known) = known.filter(|k| *k != given) {
+        return Err(Error::conflict(
+            "SDK_TRANSFER_ID_MISMATCH",
+            format!("this transfer's SDK transfer id is {known}, not {given}"),
+        )
+        .with_details(json!({ "sdk_transfer_id": known })));
+    }
+    if let Some(other) = owner.filter(|o| *o != id) {
+        return Err(Error::conflict(
+            "SDK_TRANSFER_ID_IN_USE",
+            format!("SDK transfer {given} belongs to transfer {other}"),
+        )
+        .with_details(json!({ "transfer_id": other })));
+    }
+    Ok(())
+}
+
+/// The verdict of a resolution. An operator's outcome for a transfer with an SDK id
+/// needs the hub's word that it is not contrary: the hub must answer, and be final or
+/// not know the transfer.
+fn decide(req: &ResolveRequest, hub: &HubState, has_sdk_id: bool) -> Result<Verdict, Error> {
     let completed = Verdict::Completed;
     let failed = |why: &str| Verdict::Failed { code: "RESOLVED_FAILED".into(), message: why.into(), retryable: false };
     match (req, hub) {
@@ -111,6 +152,13 @@ fn decide(req: &ResolveRequest, hub: &HubState) -> Result<Verdict, Error> {
                 if *hub == HubState::Committed { "COMMITTED" } else { "ABORTED" }
             ),
         )),
+        (ResolveRequest::ByOperator { .. }, HubState::Unavailable(why)) if has_sdk_id => Err(Error::unavailable(
+            "SDK_UNAVAILABLE",
+            format!("the hub must be asked about this transfer's SDK id first, and the SDK could not be asked: {why}"),
+        )),
+        (ResolveRequest::ByOperator { .. }, HubState::InFlight(state)) => {
+            Err(Error::conflict("HUB_NOT_FINAL", format!("the hub reports the transfer as {state}; try again later")))
+        }
         (ResolveRequest::ByOperator { completed: true, .. }, _) => Ok(completed),
         (ResolveRequest::ByOperator { completed: false, .. }, _) => Ok(failed("resolved as failed by an operator")),
     }

@@ -79,6 +79,9 @@ impl Engine {
             if fs.quote.is_some() {
                 sdk.quote = fs.quote.clone();
             }
+            if let Some(sdk_id) = &fs.sdk_transfer_id {
+                tx.index_sdk_id(sdk_id, id);
+            }
             t.updated_at = now;
             tx.update_transfer(TransferStatus::Pending, &t)?;
             Ok(())
@@ -179,8 +182,9 @@ pub fn settle(
     };
     t.set_status(next, now).map_err(Error::internal)?;
     if let Some(sdk) = t.sdk.as_mut() {
-        if change.sdk_transfer_id.is_some() {
-            sdk.transfer_id = change.sdk_transfer_id.clone();
+        if let Some(sdk_id) = change.sdk_transfer_id.as_ref().filter(|new| sdk.transfer_id.as_ref() != Some(*new)) {
+            sdk.transfer_id = Some(sdk_id.clone());
+            tx.index_sdk_id(sdk_id, id);
         }
         if change.quote.is_some() {
             sdk.quote = change.quote.clone();

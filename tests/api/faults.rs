@@ -320,6 +320,17 @@ fn resolve_without_id(app: &TestApp, paid: &[Value], o: &mut Outcome, acted: Act
     let found = paid.iter().find(|p| p["homeTransactionId"] == o.id.as_str());
     assert_eq!(found.is_some(), acted == Acted::Paid, "{what}: the hub paid it iff the SDK got the final call");
     let path = format!("/api/v1/transfers/{}/resolve/", o.id);
+    // The hub id of another of our transfers is refused: one hub transfer pays one of ours.
+    let taken = paid.iter().find_map(|p| {
+        let theirs = p["homeTransactionId"].as_str().filter(|h| *h != o.id.as_str())?;
+        (app.transfer(theirs)["sdk_transfer_id"] == p["transferId"])
+            .then(|| (theirs.to_owned(), p["transferId"].clone()))
+    });
+    if let Some((owner, sdk_id)) = taken {
+        let r = app.post(&path, json!({"sdk_transfer_id": sdk_id, "reason": "wrong id"}));
+        assert_eq!((r.status, r.code()), (409, "SDK_TRANSFER_ID_IN_USE"), "{what}: {}", r.text);
+        assert_eq!(r.body["error"]["details"]["transfer_id"], owner.as_str());
+    }
     let (r, status, ended) = match found {
         Some(p) => (
             app.post(&path, json!({"sdk_transfer_id": p["transferId"], "reason": "found at the hub"})),

@@ -182,3 +182,31 @@ fn an_in_doubt_transfer_is_resolved_by_asking_the_hub() {
     assert_eq!(app.account("22507000001")["balance"], "592");
     app.assert_invariants();
 }
+
+/// An operator cannot settle a transfer that has an SDK id without the hub's word, nor
+/// with another SDK transfer's id.
+#[test]
+fn an_operator_cannot_settle_a_transfer_with_an_sdk_id_blind_or_with_another_id() {
+    let mut app = spawn_app();
+    app.funded("22507000001", "XOF", "1000");
+    let a = send_and_check(&app, "22500000777", "408", "IN_DOUBT", Some("SDK_OUTCOME_UNKNOWN"), false);
+    let b = send_and_check(&app, "22500000778", "408", "IN_DOUBT", Some("SDK_OUTCOME_UNKNOWN"), false);
+    // The SDK goes away before reconciliation could settle them.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    app.restart_with(&[("MOJALOOP_SDK_URL", &dead_url)]).expect("restart");
+    let path = format!("/api/v1/transfers/{}/resolve/", a["transfer_id"].as_str().expect("id"));
+    let r = app.post(&path, serde_json::json!({"sdk_transfer_id": b["sdk_transfer_id"], "reason": "wrong id"}));
+    assert_eq!((r.status, r.code()), (409, "SDK_TRANSFER_ID_MISMATCH"), "{}", r.text);
+    assert_eq!(r.body["error"]["details"]["sdk_transfer_id"], a["sdk_transfer_id"]);
+    for outcome in ["FAILED", "COMPLETED"] {
+        let r = app.post(&path, serde_json::json!({"outcome": outcome, "reason": "the SDK is down"}));
+        assert_eq!((r.status, r.code()), (503, "SDK_UNAVAILABLE"), "{outcome}: {}", r.text);
+    }
+    let t = app.transfer(a["transfer_id"].as_str().expect("id"));
+    assert_eq!(t["status"], "IN_DOUBT", "nothing was settled");
+    let w = app.account("22507000001");
+    assert_eq!((w["balance"].as_str(), w["reserved"].as_str()), (Some("1000"), Some("816")));
+    app.assert_invariants();
+}
