@@ -116,13 +116,10 @@ impl Error {
         self
     }
 
-    /// The JSON error body of SPEC §6.
+    /// The JSON error body of SPEC §6 (`details` always present, `{}` when none).
     pub fn body(&self) -> Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(d) = &self.details {
-            error["details"] = d.clone();
-        }
-        json!({ "error": error })
+        let details = self.details.clone().unwrap_or_else(|| json!({}));
+        json!({ "error": { "code": self.code, "message": self.message, "details": details } })
     }
 }
 

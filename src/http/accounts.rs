@@ -113,15 +113,18 @@ pub async fn statement(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `GET /api/v1/system-accounts/`.
 pub async fn system_accounts(ctx: &mut Ctx) -> Result<Response, Error> {
-    ctx.query_params(&[])?;
-    let mut items: Vec<Value> = Vec::new();
-    for a in ctx.state.engine.store.all_accounts() {
-        let a = a?;
-        if a.key.is_system() {
-            items.push(views::system_account(&a));
-        }
-    }
-    Ok(response::json(StatusCode::OK, &serde_json::json!({ "items": items, "next_cursor": null })))
+    let params = ctx.query_params(&["limit", "cursor"])?;
+    let after = match params.get("cursor") {
+        Some(c) => Some(
+            AccountKey::parse(c)
+                .filter(AccountKey::is_system)
+                .ok_or_else(|| bad_param("cursor", "a next_cursor value from an earlier page"))?,
+        ),
+        None => None,
+    };
+    let page = ctx.state.engine.store.system_accounts(after.as_ref(), limit(&params)?)?;
+    let items: Vec<Value> = page.items.iter().map(views::system_account).collect();
+    Ok(response::json(StatusCode::OK, &serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
 /// 400 for a query parameter.

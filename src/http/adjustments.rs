@@ -25,10 +25,6 @@ pub(super) struct CreateBody {
     refers_to: Option<String>,
 }
 
-fn id_param(ctx: &Ctx, code: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found(code, "no such id"))
-}
-
 /// `POST /api/v1/adjustments/`.
 pub async fn create(ctx: &mut Ctx) -> Result<Response, Error> {
     let key = idempotency_key(ctx)?;
@@ -86,13 +82,13 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, Error> {
 /// `GET /api/v1/adjustments/{id}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
     ctx.query_params(&[])?;
-    let id = id_param(ctx, "ADJUSTMENT_NOT_FOUND")?;
+    let id = ctx.uuid_param(0)?;
     Ok(response::json(StatusCode::OK, &adjust::view(&ctx.state.engine.adjustment(id)?)))
 }
 
 /// `POST /api/v1/adjustments/{id}/approve/` (empty body).
 pub async fn approve(ctx: &mut Ctx) -> Result<Response, Error> {
-    let id = id_param(ctx, "ADJUSTMENT_NOT_FOUND")?;
+    let id = ctx.uuid_param(0)?;
     let _: Empty = ctx.json_or_empty().await?;
     let engine = ctx.state.engine.clone();
     let actor = actor(ctx)?;
@@ -103,7 +99,7 @@ pub async fn approve(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `POST /api/v1/adjustments/{id}/reject/` `{reason}`.
 pub async fn reject(ctx: &mut Ctx) -> Result<Response, Error> {
-    let id = id_param(ctx, "ADJUSTMENT_NOT_FOUND")?;
+    let id = ctx.uuid_param(0)?;
     let body: ReasonBody = ctx.json().await?;
     let adj = ctx.state.engine.reject_adjustment(&actor(ctx)?, id, body.reason).await?;
     Ok(response::json(StatusCode::OK, &adjust::view(&adj)))
@@ -111,7 +107,7 @@ pub async fn reject(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `POST /api/v1/transfers/{id}/approve/` (empty body): a cash movement above the threshold.
 pub async fn approve_cash(ctx: &mut Ctx) -> Result<Response, Error> {
-    let id = id_param(ctx, "TRANSFER_NOT_FOUND")?;
+    let id = ctx.uuid_param(0)?;
     let _: Empty = ctx.json_or_empty().await?;
     let engine = ctx.state.engine.clone();
     let actor = actor(ctx)?;
@@ -121,7 +117,7 @@ pub async fn approve_cash(ctx: &mut Ctx) -> Result<Response, Error> {
 
 /// `POST /api/v1/transfers/{id}/reject/` `{reason}`.
 pub async fn reject_cash(ctx: &mut Ctx) -> Result<Response, Error> {
-    let id = id_param(ctx, "TRANSFER_NOT_FOUND")?;
+    let id = ctx.uuid_param(0)?;
     let body: ReasonBody = ctx.json().await?;
     let t = ctx.state.engine.reject_cash(&actor(ctx)?, id, body.reason).await?;
     Ok(response::json(StatusCode::OK, &views::transfer(&t)))

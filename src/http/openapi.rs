@@ -123,7 +123,13 @@ fn op(h: Handler) -> Op {
             (200, page("Transfer")),
             READ,
         ),
-        SystemAccounts => o("The system accounts.", &[], Body::None, (200, page("SystemAccount")), READ),
+        SystemAccounts => o(
+            "The system accounts: cash accounts, then settlement accounts, by currency code.",
+            &["limit", "cursor"],
+            Body::None,
+            (200, page("SystemAccount")),
+            READ,
+        ),
         TransferCreate => o(
             "Send a P2P transfer (idempotent with Idempotency-Key or transfer_id).",
             &[],

@@ -50,6 +50,18 @@ impl Ctx {
         self.params.get(i).map(String::as_str).unwrap_or("")
     }
 
+    /// Path parameter `i` as a UUID: 400 `ID_FORMAT` when it is not one (a malformed
+    /// request, not a missing resource).
+    pub fn uuid_param(&self, i: usize) -> Result<uuid::Uuid, Error> {
+        uuid::Uuid::parse_str(self.param(i)).map_err(|_| {
+            Error::invalid_field(
+                "ID_FORMAT",
+                "id",
+                format!("the id in the path must be a UUID, got {:?}", self.param(i)),
+            )
+        })
+    }
+
     /// A header as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

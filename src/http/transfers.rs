@@ -90,7 +90,7 @@ pub async fn create(ctx: &mut Ctx) -> Result<Response, Error> {
 /// `GET /api/v1/transfers/{id}/`.
 pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
     ctx.query_params(&[])?;
-    let id = Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("TRANSFER_NOT_FOUND", "no such transfer"))?;
+    let id = ctx.uuid_param(0)?;
     let store = &ctx.state.engine.store;
     let t = store.transfer(id)?.ok_or_else(|| Error::not_found("TRANSFER_NOT_FOUND", format!("no transfer {id}")))?;
     Ok(response::json(StatusCode::OK, &views::transfer_detail(&t, &t.postings)))
@@ -142,7 +142,7 @@ fn parse_time(params: &BTreeMap<String, String>, name: &str) -> Result<Option<Ti
 
 /// `POST /api/v1/transfers/{id}/resolve/`.
 pub async fn resolve(ctx: &mut Ctx) -> Result<Response, Error> {
-    let id = Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("TRANSFER_NOT_FOUND", "no such transfer"))?;
+    let id = ctx.uuid_param(0)?;
     let req = ctx.json::<ResolveBody>().await?.into_request()?;
     let engine = ctx.state.engine.clone();
     let actor = actor(ctx)?;

@@ -1,6 +1,6 @@
 //! Wallets: create, get, list/search, freeze/unfreeze, system accounts; HTTP basics.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{spawn_app, spawn_app_with, Options};
 
@@ -19,6 +19,17 @@ fn a_wallet_is_created_once_and_read_back() {
     let sys = app.get("/api/v1/system-accounts/");
     let names: Vec<_> = sys.body["items"].as_array().expect("items").iter().map(|a| a["account"].clone()).collect();
     assert_eq!(names, vec![json!("SYS:CASH:XOF"), json!("SYS:SETTLEMENT:XOF")]);
+    // Paged like every list.
+    let first = app.get("/api/v1/system-accounts/?limit=1");
+    assert_eq!(first.body["items"][0]["account"], "SYS:CASH:XOF", "{}", first.text);
+    let cursor = first.body["next_cursor"].as_str().expect("a second page");
+    let second = app.get(&format!("/api/v1/system-accounts/?limit=1&cursor={cursor}"));
+    assert_eq!(second.body["items"][0]["account"], "SYS:SETTLEMENT:XOF", "{}", second.text);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    for bad in ["?cursor=22507000001", "?cursor=SYS:CASH:QQQ", "?limit=0"] {
+        let r = app.get(&format!("/api/v1/system-accounts/{bad}"));
+        assert_eq!((r.status, r.code()), (400, "INVALID_PARAMETER"), "{bad}: {}", r.text);
+    }
 }
 
 #[test]

@@ -188,7 +188,16 @@ fn oversized_bodies_are_413_and_wrong_methods_405() {
     let (_, body) = page.into_parts();
     assert!(body.into_with_config().read_to_vec().expect("body").is_empty(), "a HEAD reply has no body");
     assert_eq!(agent.head(&app.url("/healthz")).call().expect("exchange").status().as_u16(), 200);
-    let r = app.get("/api/v1/transfers/not-a-uuid/");
+    // A malformed id is a malformed request; a well-formed unknown one is not found.
+    for path in ["/api/v1/transfers/not-a-uuid/", "/api/v1/adjustments/zzz/"] {
+        let r = app.get(path);
+        assert_eq!((r.status, r.code()), (400, "ID_FORMAT"), "{path}: {}", r.text);
+        assert_eq!(r.body["error"]["details"]["field"], "id");
+    }
+    let r = app.post("/api/v1/transfers/zzz/resolve/", serde_json::json!({"outcome": "FAILED", "reason": "x"}));
+    assert_eq!((r.status, r.code()), (400, "ID_FORMAT"), "{}", r.text);
+    let r = app.get("/api/v1/transfers/0b7e7a34-5a0e-4c57-9d7c-2f0c8a4b9c11/");
     assert_eq!((r.status, r.code()), (404, "TRANSFER_NOT_FOUND"));
+    assert!(r.body["error"]["details"].is_object(), "details are always present: {}", r.text);
     assert_eq!(app.account("22507000001")["balance"], "1000");
 }

@@ -140,6 +140,13 @@ fn statement_and_filters_list_newest_first_with_paging() {
     assert_eq!(r.body["items"].as_array().map(Vec::len), Some(6));
     let r = app.get("/api/v1/transfers/?since=2100-01-01T00:00:00Z");
     assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0));
+    // RFC 3339 offsets (`+` escaped in the query).
+    for (since, n) in
+        [("2000-01-01T05:00:00%2B05:00", 6), ("2099-12-31T23:30:00-01:00", 0), ("2000-01-01t00:00:00z", 6)]
+    {
+        let r = app.get(&format!("/api/v1/transfers/?msisdn=22507000001&status=COMPLETED&since={since}"));
+        assert_eq!(r.body["items"].as_array().map(Vec::len), Some(n), "{since}: {}", r.text);
+    }
     let r = app.get("/api/v1/transfers/?status=BOGUS");
     assert_eq!((r.status, r.code()), (400, "INVALID_PARAMETER"));
 }
