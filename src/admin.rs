@@ -14,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::auth::audit::{self, AuditEntry};
 use crate::auth::users::{self, UserChange};
 use crate::auth::{Actor, Role};
-use crate::check::check_store;
+use crate::check::{check_store, ChainVerdict, Verdict};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::store::TreeId;
@@ -96,24 +96,28 @@ pub async fn execute(engine: &Arc<Engine>, actor: &Actor, req: AdminRequest) -> 
         }
         AdminRequest::AuditVerify => {
             let engine = engine.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                audit::verify(|| engine.store.scan_forward::<AuditEntry>(TreeId::Audit), &engine.audit_key, None)
-            })
-            .await
-            .map_err(Error::internal)??;
+            let report =
+                tokio::task::spawn_blocking(move || verify_audit(&engine)).await.map_err(Error::internal)??;
             serde_json::to_value(report).map_err(Error::internal)
         }
         AdminRequest::Backup => Err(Error::invalid("BAD_REQUEST", "backup streams its reply")),
+        // SPEC §9: every §2 invariant and the audit chain, as the offline check.
         AdminRequest::Check => {
-            let store = engine.store.clone();
-            let report = tokio::task::spawn_blocking(move || check_store(&store)).await.map_err(Error::internal)??;
-            let violations: Vec<_> =
-                report.violations.iter().map(|v| format!("invariant {}: {}", v.invariant, v.message)).collect();
-            Ok(
-                json!({ "ok": report.ok(), "accounts": report.accounts, "transfers": report.transfers, "violations": violations }),
-            )
+            let engine = engine.clone();
+            let verdict = tokio::task::spawn_blocking(move || -> Result<Verdict, Error> {
+                let audit = ChainVerdict::from(&verify_audit(&engine)?);
+                Ok(Verdict::new(&check_store(&engine.store)?, audit))
+            })
+            .await
+            .map_err(Error::internal)??;
+            serde_json::to_value(verdict).map_err(Error::internal)
         }
     }
+}
+
+/// Verifies the whole audit chain with the engine's key.
+fn verify_audit(engine: &Engine) -> Result<audit::VerifyReport, Error> {
+    Ok(audit::verify(|| engine.store.scan_forward::<AuditEntry>(TreeId::Audit), &engine.audit_key, None)?)
 }
 
 /// Binds the socket (mode 0600) and serves it until the engine stops.

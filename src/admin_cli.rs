@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::admin::{self, AdminRequest};
 use crate::auth::Actor;
+use crate::check::Verdict;
 use crate::cli::{AuditCommand, UserCommand};
 use crate::config::{Config, SecretKey};
 use crate::engine::{Engine, Limits};
@@ -171,14 +172,15 @@ pub fn check_live(vars: &HashMap<String, String>) -> ExitCode {
     };
     let socket = admin::socket_path(&config.data_dir);
     match admin::send(&config.data_dir, &AdminRequest::Check) {
-        Ok(Some(reply)) if reply["result"]["ok"] == true => {
-            println!(
-                "ok: {} accounts, {} transfers, every invariant holds",
-                reply["result"]["accounts"], reply["result"]["transfers"]
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(Some(reply)) => fail(format!("invariants violated: {}", reply["result"]["violations"])),
+        Ok(Some(reply)) if reply["ok"] == true => match serde_json::from_value::<Verdict>(reply["result"].clone()) {
+            Ok(verdict) => verdict.print(),
+            Err(e) => fail(format!("the server's check reply is not understood ({e}); is it an older version?")),
+        },
+        Ok(Some(reply)) => fail(format!(
+            "{}: {}",
+            reply["error"]["code"].as_str().unwrap_or("ERROR"),
+            reply["error"]["message"].as_str().unwrap_or("")
+        )),
         Ok(None) => {
             fail(format!("no server answers on {}; use `sysgp check` on a stopped data directory", socket.display()))
         }
@@ -250,7 +252,11 @@ pub fn backup(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> E
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
-    match backup_to(&config, &args.file) {
+    let out = match crate::backup::create_file(&args.file) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    match backup_to(&config, out, &args.file) {
         Ok((bytes, pause, online)) => {
             let how =
                 if online { format!("online; writes paused {} ms", pause.as_millis()) } else { "offline".to_owned() };
@@ -258,15 +264,15 @@ pub fn backup(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> E
             ExitCode::SUCCESS
         }
         Err(e) => {
+            // Only the file this command created is removed.
             let _ = std::fs::remove_file(&args.file);
             fail(e)
         }
     }
 }
 
-fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), String> {
+fn backup_to(config: &Config, mut out: std::fs::File, file: &Path) -> Result<(u64, Duration, bool), String> {
     use std::io::Write;
-    let mut out = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
     if let Some(mut stream) = admin::connect(&config.data_dir) {
         stream.write_all(b"{\"cmd\":\"backup\"}\n").map_err(|e| e.to_string())?;
         let bytes = std::io::copy(&mut stream, &mut out).map_err(|e| e.to_string())?;
@@ -276,6 +282,10 @@ fn backup_to(config: &Config, file: &Path) -> Result<(u64, Duration, bool), Stri
         return Ok((bytes, pause, true));
     }
     check_owner(&config.data_dir)?;
+    // Opening a missing store would create an empty one, and back that up.
+    if !config.data_dir.join("db").exists() {
+        return Err(format!("{} is not a sysgp data directory", config.data_dir.display()));
+    }
     let store = Store::open(&config.data_dir, config.cache_mb).map_err(|e| e.to_string())?;
     let report = crate::backup::write_backup(&store, &mut out, || Ok(None)).map_err(|e| e.to_string())?;
     out.sync_all().map_err(|e| e.to_string())?;
@@ -292,6 +302,10 @@ pub fn restore(args: crate::cli::BackupArgs, vars: &HashMap<String, String>) -> 
         Err(code) => return code,
     };
     let dir = args.data_dir.clone().unwrap_or(config.data_dir.clone());
+    // The check that follows verifies the audit chain: refuse before writing anything.
+    if config.secret_key.is_none() {
+        return fail("SECRET_KEY is needed to verify the audit chain of the restored directory: set it (environment or --env-file)");
+    }
     // Restored files would belong to this user: the service could not open them.
     if let Err(e) = check_owner(&dir) {
         return fail(e);

@@ -48,6 +48,27 @@ pub enum BackupError {
     /// The target directory is not empty.
     #[error("{0} is not empty: restore only fills an empty directory")]
     NotEmpty(PathBuf),
+    /// The backup file exists already.
+    #[error("{0} already exists: a backup never overwrites a file; choose a new name or remove it first")]
+    Exists(PathBuf),
+}
+
+/// Mode of a backup file: it holds password hashes and session MACs, so only its owner
+/// may read it (a umask can only narrow this).
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates the file a backup is written to: a new file of mode [`FILE_MODE`], never an
+/// existing one (an earlier backup, or anything else, is left alone), as `restore` only
+/// fills an empty directory.
+pub fn create_file(path: &Path) -> Result<File, BackupError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            BackupError::Exists(path.to_path_buf())
+        } else {
+            BackupError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        }
+    })
 }
 
 struct Hashing<W: Write> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::app;
 use crate::auth::audit::{self, AuditEntry, AuditKey};
-use crate::check::check_store;
+use crate::check::{check_store, ChainVerdict, Verdict};
 use crate::cli::{CheckArgs, DemoArgs, SimulatorArgs};
 use crate::config::Config;
 use crate::sdk::simulator::{self, Accept, SimulatorConfig};
@@ -128,45 +128,20 @@ pub fn check(args: CheckArgs, vars: &HashMap<String, String>) -> ExitCode {
         }
         Err(e) => return fail(e),
     };
-    let audit_ok = match &config.secret_key {
+    // The chain first: without SECRET_KEY it cannot be verified, which is reported
+    // (and fails the check) after the invariants are printed.
+    let audit = match &config.secret_key {
         Some(secret) => {
             let key = AuditKey::derive(secret.expose());
             match audit::verify(|| store.scan_forward::<AuditEntry>(TreeId::Audit), &key, None) {
-                Ok(r) if r.ok => {
-                    println!("ok: audit chain of {} entries verifies", r.entries);
-                    true
-                }
-                Ok(r) => {
-                    let bad = r.first_bad.map(|b| format!("seq {}: {}", b.seq, b.reason)).unwrap_or_default();
-                    println!("audit chain broken at {bad}");
-                    false
-                }
+                Ok(r) => ChainVerdict::from(&r),
                 Err(e) => return fail(e),
             }
         }
-        None => {
-            println!("warning: SECRET_KEY is not set, so the audit chain was not verified");
-            true
-        }
+        None => ChainVerdict::NoKey,
     };
     match check_store(&store) {
-        Ok(report) if report.ok() && audit_ok => {
-            println!("ok: {} accounts, {} transfers, every invariant holds", report.accounts, report.transfers);
-            ExitCode::SUCCESS
-        }
-        Ok(report) if report.ok() => ExitCode::FAILURE,
-        Ok(report) => {
-            for v in &report.violations {
-                println!("invariant {} violated: {}", v.invariant, v.message);
-            }
-            println!(
-                "FAILED: {} violations in {} accounts, {} transfers",
-                report.violations.len(),
-                report.accounts,
-                report.transfers
-            );
-            ExitCode::FAILURE
-        }
+        Ok(report) => Verdict::new(&report, audit).print(),
         Err(e) => fail(e),
     }
 }

@@ -210,10 +210,13 @@ impl Config {
         let v = Vars(vars);
         let debug = v.bool("DEBUG", false)?;
         let mut key_warnings = Vec::new();
+        // Trimmed like every other variable and every `--env-file` value, so the same
+        // key gives the same HMAC keys whichever way it is set.
         let secret_key = match v.0.get("SECRET_KEY") {
             None => None,
-            Some(key) => Some(check_secret_key(key, debug, &mut key_warnings)?),
+            Some(key) => Some(check_secret_key(key.trim(), debug, &mut key_warnings)?),
         };
+        check_log_filter(v.0.get("RUST_LOG").map(String::as_str))?;
         let mut warnings = Vec::new();
         let sdk_url = v.get("MOJALOOP_SDK_URL").map(check_sdk_url).transpose()?;
         let bind = match v.get("SYSGP_BIND") {
@@ -250,7 +253,7 @@ impl Config {
             sdk_url,
             cors_allowed_origins: parse_origins(v.get("CORS_ALLOWED_ORIGINS"))?,
             bind,
-            data_dir: PathBuf::from(v.get("SYSGP_DATA_DIR").unwrap_or("./data")),
+            data_dir: data_dir(&v)?,
             cache_mb: v.number("SYSGP_CACHE_MB", 64, 8, 65_536)?,
             sdk_mode,
             sdk_timeout: Duration::from_secs(v.number("SYSGP_SDK_TIMEOUT_SECS", 100, 1, 3600)?),
@@ -288,8 +291,86 @@ impl Config {
                 format!("{} is not a loopback address: bearer tokens must not cross a network in clear; put sysgp behind a TLS reverse proxy and set SYSGP_BEHIND_TLS_PROXY=true", self.bind),
             ));
         }
-        Ok(())
+        check_data_dir(&self.data_dir)
     }
+}
+
+/// `SYSGP_DATA_DIR`: unset means `./data`. Set but empty is refused, as an empty
+/// `SECRET_KEY` is: it is most likely a variable expanded from nothing, and falling back
+/// would silently put the ledger in whatever the working directory is. (Elsewhere an
+/// empty value means unset, because there it picks a harmless default or "none".)
+fn data_dir(v: &Vars<'_>) -> Result<PathBuf, ConfigError> {
+    match v.0.get("SYSGP_DATA_DIR") {
+        None => Ok(PathBuf::from("./data")),
+        Some(dir) if dir.trim().is_empty() => {
+            Err(bad("SYSGP_DATA_DIR", "is empty: expected the path of the data directory (unset it to use ./data)"))
+        }
+        Some(dir) => Ok(PathBuf::from(dir.trim())),
+    }
+}
+
+/// The data directory must be a directory, or missing with a directory as its nearest
+/// existing ancestor (it is then created).
+fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let expects = "expected a directory (created when missing)";
+    for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) if ancestor == dir => {
+                return Err(bad("SYSGP_DATA_DIR", format!("{expects}, but {} is a file", dir.display())))
+            }
+            Ok(_) => {
+                return Err(bad(
+                    "SYSGP_DATA_DIR",
+                    format!("{expects}, but {} lies under {}, which is a file", dir.display(), ancestor.display()),
+                ))
+            }
+            // Missing, or "not a directory" below a file: the ancestor will say which.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+            Err(e) => return Err(bad("SYSGP_DATA_DIR", format!("cannot examine {}: {e}", ancestor.display()))),
+        }
+    }
+    Ok(())
+}
+
+/// The levels `RUST_LOG` may name (case-insensitive), as `log` parses them.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks `RUST_LOG` (None: unset, the default applies). env_logger reads a bare word
+/// that is not a level as a module name and ignores a bad level with a warning of its
+/// own, so a typo (`debugg`, `sysgp=loud`) would silently log nothing; this accepts
+/// only comma-separated `level` or `target=level` directives, optionally followed by
+/// env_logger's `/filter`. Empty is refused: env_logger reads it as errors only, not as
+/// the default.
+pub fn check_log_filter(value: Option<&str>) -> Result<(), ConfigError> {
+    let Some(value) = value else { return Ok(()) };
+    let expected = "expected comma-separated directives `level` or `target=level` (levels: off, error, warn, \
+                    info, debug, trace), optionally followed by /filter, e.g. info or info,sysgp::http=warn";
+    let refuse = |what: String| Err(bad("RUST_LOG", format!("{what}: {expected}")));
+    let (directives, filter) = match value.split_once('/') {
+        Some((directives, filter)) => (directives, Some(filter)),
+        None => (value, None),
+    };
+    if filter.is_some_and(|f| f.contains('/')) {
+        return refuse(format!("{value:?} has more than one '/'"));
+    }
+    let mut count = 0;
+    for directive in directives.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let (target, level) = match directive.split_once('=') {
+            Some((target, level)) => (Some(target), level.trim()),
+            None => (None, directive),
+        };
+        let target_ok = target.is_none_or(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+        if !target_ok || !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            let whole = if directive == value { String::new() } else { format!(" in {value:?}") };
+            return refuse(format!("{directive:?}{whole} is not a valid directive"));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return refuse(format!("{value:?} has no directive (unset RUST_LOG for the default, info)"));
+    }
+    Ok(())
 }
 
 fn bulk_settings(v: &Vars<'_>, approval: bool) -> Result<crate::engine::BulkSettings, ConfigError> {
@@ -309,10 +390,13 @@ fn bulk_settings(v: &Vars<'_>, approval: bool) -> Result<crate::engine::BulkSett
     })
 }
 
+/// Applies every rule of SPEC §7 to `key`, already trimmed (a padded placeholder is
+/// still a placeholder, and padding does not count towards the length).
 fn check_secret_key(key: &str, debug: bool, warnings: &mut Vec<String>) -> Result<SecretKey, ConfigError> {
+    debug_assert_eq!(key, key.trim());
     let lower = key.to_lowercase();
     let distinct = key.chars().collect::<std::collections::HashSet<_>>().len();
-    let problem = if key.trim().is_empty() {
+    let problem = if key.is_empty() {
         Some("is empty".to_owned())
     } else if KNOWN_PLACEHOLDERS.contains(&lower.as_str()) || lower.starts_with("django-insecure-") {
         Some("is a known placeholder value; generate a random key (e.g. `openssl rand -hex 32`)".to_owned())
@@ -324,7 +408,7 @@ fn check_secret_key(key: &str, debug: bool, warnings: &mut Vec<String>) -> Resul
         None
     };
     match problem {
-        Some(p) if debug && !key.trim().is_empty() => {
+        Some(p) if debug && !key.is_empty() => {
             warnings.push(format!("SECRET_KEY {p} (accepted because DEBUG=true)"));
             Ok(SecretKey(key.to_owned()))
         }
@@ -415,6 +499,54 @@ mod tests {
         let ok = Config::from_vars(&vars(&[("SECRET_KEY", GOOD_KEY)])).expect("good key");
         assert!(ok.secret_key.is_some());
         assert!(!format!("{ok:?}").contains(GOOD_KEY), "Debug must redact the key");
+    }
+
+    #[test]
+    fn a_padded_secret_key_is_judged_and_used_without_its_padding() {
+        for key in [" django-insecure-abcdefghijklmnopqrstuvwxyz0123456789", "your-secret-key        ", "\tchangeme\n"]
+        {
+            let err = Config::from_vars(&vars(&[("SECRET_KEY", key)])).expect_err(key);
+            assert!(err.problem.contains("placeholder"), "{key:?}: {}", err.problem);
+        }
+        let err = Config::from_vars(&vars(&[("SECRET_KEY", "   short-but-varied-1234       ")])).expect_err("short");
+        assert!(err.problem.contains("21 characters"), "{}", err.problem);
+        let padded = Config::from_vars(&vars(&[("SECRET_KEY", &format!("  {GOOD_KEY}\n"))])).expect("padded");
+        let plain = Config::from_vars(&vars(&[("SECRET_KEY", GOOD_KEY)])).expect("plain");
+        assert_eq!(padded.secret_key, plain.secret_key, "the same key as from an --env-file line");
+    }
+
+    #[test]
+    fn rust_log_accepts_env_logger_directives_and_refuses_anything_else() {
+        for ok in ["info", "WARN", "off", "info,sysgp::http=warn", "sysgp=Debug, warn", "info/request", "trace,"] {
+            Config::from_vars(&vars(&[("RUST_LOG", ok)])).expect(ok);
+        }
+        for bad_value in
+            ["verbose", "debugg", "info,sysgp=loud", "", " ", ",", "sysgp", "sysgp=", "=info", "a=b=info", "info/x/y"]
+        {
+            let err = Config::from_vars(&vars(&[("RUST_LOG", bad_value)])).expect_err(bad_value);
+            assert_eq!(err.var, "RUST_LOG", "{bad_value:?}");
+            assert!(err.problem.contains("target=level"), "{bad_value:?}: {}", err.problem);
+        }
+    }
+
+    #[test]
+    fn an_empty_data_dir_is_refused_and_a_file_is_not_a_data_dir() {
+        let err = Config::from_vars(&vars(&[("SYSGP_DATA_DIR", " ")])).expect_err("empty");
+        assert_eq!(err.var, "SYSGP_DATA_DIR");
+        let unset = Config::from_vars(&vars(&[])).expect("unset");
+        assert_eq!(unset.data_dir, PathBuf::from("./data"));
+        let file = tempfile::NamedTempFile::new().expect("file");
+        for dir in [file.path().to_path_buf(), file.path().join("below")] {
+            let c = Config::from_vars(&vars(&[
+                ("SECRET_KEY", GOOD_KEY),
+                ("MOJALOOP_SDK_URL", "http://127.0.0.1:4001"),
+                ("SYSGP_DATA_DIR", &dir.display().to_string()),
+            ]))
+            .expect("parseable");
+            let err = c.check_for_serve().expect_err("a file");
+            assert_eq!(err.var, "SYSGP_DATA_DIR");
+            assert!(err.problem.contains(&file.path().display().to_string()), "{}", err.problem);
+        }
     }
 
     #[test]

@@ -22,6 +22,12 @@ fn main() -> ExitCode {
     };
     let debug = vars.get("DEBUG").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let default_level = if debug { "debug" } else { "info" };
+    // Checked before the logger starts, so a bad filter is refused with our one message
+    // rather than env_logger's warning.
+    if let Err(e) = config::check_log_filter(vars.get("RUST_LOG").map(String::as_str)) {
+        eprintln!("sysgp: {e}");
+        return ExitCode::FAILURE;
+    }
     let log_filter = vars.get("RUST_LOG").cloned().unwrap_or_else(|| default_level.to_owned());
     env_logger::Builder::new().parse_filters(&log_filter).format_timestamp_millis().init();
     match cli.command {

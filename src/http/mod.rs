@@ -339,13 +339,27 @@ fn preflight(origin_allowed: bool) -> Response {
     let mut r = Response::new(warp::hyper::body::Bytes::new().into());
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+    if let Ok(methods) = HeaderValue::from_str(served_methods()) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+    }
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("authorization, content-type, idempotency-key"),
     );
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     r
+}
+
+/// The methods of the route table (`GET, POST`), for preflights: a browser is told of
+/// no method the API does not serve.
+fn served_methods() -> &'static str {
+    static METHODS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    METHODS.get_or_init(|| {
+        let mut methods: Vec<&str> = router::ROUTES.iter().map(|r| r.method).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    })
 }
 
 fn add_common_headers(reply: &mut Response, request_id: &str, cors_origin: Option<&str>) {

@@ -25,7 +25,8 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_transfer() {
     let dir = app.vars["SYSGP_DATA_DIR"].clone();
     let acked = Mutex::new(Vec::<String>::new());
     let stop = AtomicBool::new(false);
-    let backup = tempfile::NamedTempFile::new().expect("file");
+    let scratch = tempfile::tempdir().expect("dir");
+    let backup = scratch.path().join("backup.sysgp");
     let before: HashSet<String> = std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -40,7 +41,7 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_transfer() {
             (acked.lock().expect("lock").len() > 50).then_some(())
         });
         let before: HashSet<String> = acked.lock().expect("lock").iter().cloned().collect();
-        let out = sysgp().arg("backup").arg(backup.path()).env("SYSGP_DATA_DIR", &dir).output().expect("backup runs");
+        let out = sysgp().arg("backup").arg(&backup).env("SYSGP_DATA_DIR", &dir).output().expect("backup runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("online; writes paused"), "{stdout}");
@@ -53,8 +54,7 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_transfer() {
     });
     let target = tempfile::tempdir().expect("dir");
     let restored = target.path().join("data");
-    let out =
-        sysgp().arg("restore").arg(backup.path()).arg("--data-dir").arg(&restored).output().expect("restore runs");
+    let out = sysgp().arg("restore").arg(&backup).arg("--data-dir").arg(&restored).output().expect("restore runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("every invariant holds") && stdout.contains("audit chain"), "{stdout}");
@@ -63,8 +63,60 @@ fn a_backup_taken_under_write_load_restores_every_acknowledged_transfer() {
         let id = uuid::Uuid::parse_str(id).expect("uuid");
         assert!(store.transfer(id).expect("read").is_some(), "transfer {id} acknowledged before the backup is missing");
     }
-    let again = sysgp().arg("restore").arg(backup.path()).arg("--data-dir").arg(&restored).output().expect("runs");
+    let again = sysgp().arg("restore").arg(&backup).arg("--data-dir").arg(&restored).output().expect("runs");
     assert!(!again.status.success(), "restore refuses a directory that is not empty");
+}
+
+#[test]
+fn a_backup_file_is_readable_by_its_owner_only_and_never_overwrites_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut app = spawn_app();
+    app.funded("22507000001", "XOF", "1000");
+    let dir = app.vars["SYSGP_DATA_DIR"].clone();
+    let scratch = tempfile::tempdir().expect("dir");
+    let backup = |file: &std::path::Path| {
+        let mut cmd = sysgp();
+        cmd.arg("backup").arg(file).env("SYSGP_DATA_DIR", &dir);
+        let out = cmd.output().expect("backup runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mode = |file: &std::path::Path| std::fs::metadata(file).expect("backup file").permissions().mode() & 0o777;
+    let online = scratch.path().join("online.sysgp");
+    let (ok, stdout, stderr) = backup(&online);
+    assert!(ok && stdout.contains("online"), "{stdout} {stderr}");
+    assert_eq!(mode(&online), 0o600, "password hashes and session MACs are for the owner's eyes only");
+
+    let taken = std::fs::read(&online).expect("read backup");
+    let (ok, stdout, stderr) = backup(&online);
+    assert!(!ok, "an earlier backup was overwritten: {stdout}");
+    assert!(stderr.contains("already exists") && stderr.contains(&online.display().to_string()), "{stderr}");
+    assert_eq!(std::fs::read(&online).expect("read backup"), taken, "the earlier backup is untouched");
+    let precious = scratch.path().join("precious.txt");
+    std::fs::write(&precious, "not a backup").expect("write");
+    let (ok, _, stderr) = backup(&precious);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("read"),
+        "not a backup",
+        "a refused backup removed or changed it"
+    );
+
+    app.stop_server();
+    let offline = scratch.path().join("offline.sysgp");
+    let (ok, stdout, stderr) = backup(&offline);
+    assert!(ok && stdout.contains("offline"), "{stdout} {stderr}");
+    assert_eq!(mode(&offline), 0o600);
+
+    let missing = scratch.path().join("no-such-data-dir");
+    let nothing = scratch.path().join("nothing.sysgp");
+    let out = sysgp().arg("backup").arg(&nothing).arg("--data-dir").arg(&missing).output().expect("backup runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("is not a sysgp data directory"), "{stderr}");
+    assert!(!missing.exists() && !nothing.exists(), "no empty store was created and no backup file left behind");
 }
 
 #[test]

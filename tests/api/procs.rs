@@ -178,6 +178,7 @@ impl Cluster {
         assert!(self.server.is_none(), "sled allows one process");
         let out = sysgp(&["check", "--data-dir"])
             .arg(self.data_dir())
+            .env("SECRET_KEY", SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
