@@ -11,7 +11,7 @@ use super::files;
 use super::items::{job_details, load_item, load_job, save_item, save_job};
 use super::model::{item_transfer_id, Item, ItemStatus, Job, JobStatus};
 use crate::auth::audit::{self, Draft};
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
 use crate::ledger::{self, format_minor, AccountKey, Minor, Transfer};
@@ -21,11 +21,21 @@ use crate::transfers::resolve::{check_reason, ResolveRequest};
 use crate::transfers::{account_frozen, insufficient_funds};
 
 /// Items re-queued or cancelled per store job (bounded transactions).
-const ITEMS_PER_JOB: usize = 1000;
+pub(super) const ITEMS_PER_JOB: usize = 1000;
 
-fn invalid_state(job: &Job, action: &str) -> Error {
-    Error::conflict("INVALID_STATE", format!("cannot {action} a job that is {}", job.status.as_str()))
-        .with_details(json!({ "status": job.status.as_str() }))
+/// `409 INVALID_STATE` naming the current state (and a cancel under way, if any).
+pub(super) fn invalid_state(job: &Job, action: &str) -> Error {
+    let status = job.status.as_str();
+    if job.cancel_requested() {
+        let in_flight = job.counts[ItemStatus::Processing.index()] + job.counts[ItemStatus::InDoubt.index()];
+        let why = format!(
+            "cannot {action} a job that is being cancelled: it is {status} until its {in_flight} item(s) in flight settle, then CANCELLED"
+        );
+        return Error::conflict("INVALID_STATE", why)
+            .with_details(json!({ "status": status, "cancel_requested": true }));
+    }
+    Error::conflict("INVALID_STATE", format!("cannot {action} a job that is {status}"))
+        .with_details(json!({ "status": status }))
 }
 
 fn audit_job(
@@ -48,9 +58,15 @@ fn audit_job(
     Ok(())
 }
 
+/// Retry re-queues items of a job that runs or ran to its end, never of one being
+/// cancelled.
+fn retryable_state(job: &Job) -> bool {
+    matches!(job.status, JobStatus::Processing | JobStatus::Paused | JobStatus::Completed) && !job.cancel_requested()
+}
+
 /// One audited change of a job in one store job: loads it, lets `change` check its
 /// state and edit it (returning the audit entry's extra details), saves and audits it.
-fn change_job(
+pub(super) fn change_job(
     tx: &mut WriteTx<'_>,
     key: &audit::AuditKey,
     actor: &str,
@@ -79,20 +95,6 @@ fn reserve(tx: &mut WriteTx<'_>, job: &mut Job, amount: Minor) -> Result<(), Err
     }
     job.postings.push(ledger::reserve(&mut source, amount).map_err(Error::internal)?);
     job.reserved_remaining += amount;
-    tx.update_account(&source)?;
-    Ok(())
-}
-
-/// Gives `amount` of the job's reservation back to the source wallet.
-fn release(tx: &mut WriteTx<'_>, job: &mut Job, amount: Minor) -> Result<(), Error> {
-    if amount == 0 {
-        return Ok(());
-    }
-    let mut source =
-        tx.account(&AccountKey::Wallet(job.source))?.ok_or_else(|| Error::internal("source wallet vanished"))?;
-    job.postings.push(ledger::void(&mut source, amount).map_err(Error::internal)?);
-    job.reserved_remaining -= amount;
-    assert!(job.reserved_remaining >= 0, "job {} released more than it reserved", job.id);
     tx.update_account(&source)?;
     Ok(())
 }
@@ -146,34 +148,53 @@ impl Engine {
         Ok(job)
     }
 
-    /// Without approval (`SYSGP_BULK_APPROVAL=false`) a valid job starts at once, or
-    /// fails `INSUFFICIENT_FUNDS`.
+    /// Without approval (`SYSGP_BULK_APPROVAL=false`) a valid job starts at once
+    /// (`JOB_AUTO_APPROVED`), or, if it cannot be funded, ends FAILED with the reason
+    /// (`JOB_FAILED`) and its items, never sent, are CANCELLED.
     pub fn auto_approve(self: &Arc<Self>, id: Uuid) {
         let key = self.audit_key.clone();
-        let result = self.store.writer.run_blocking(move |tx| {
-            let mut job = load_job(tx, id)?;
-            if job.status != JobStatus::AwaitingApproval {
-                return Ok(job);
-            }
-            let total = job.amounts[ItemStatus::Pending.index()];
-            match reserve(tx, &mut job, total) {
-                Ok(()) => {
-                    job.status = JobStatus::Processing;
-                    job.started_at = Some(tx.now());
+        let started = self.store.writer.run_blocking(move |tx| {
+            change_job(tx, &key, "system", "JOB_AUTO_APPROVED", id, |tx, job| {
+                if job.status != JobStatus::AwaitingApproval {
+                    return Err(invalid_state(job, "start"));
                 }
-                Err(e) => {
-                    job.status = JobStatus::Failed;
-                    job.reason = Some(format!("{}: {}", e.code, e.message));
-                    job.finished_at = Some(tx.now());
-                }
-            }
-            save_job(tx, &job)?;
-            audit_job(tx, &key, "system", "JOB_AUTO_APPROVED", &job, json!({}))?;
-            Ok::<Job, Error>(job)
+                let total = job.amounts[ItemStatus::Pending.index()];
+                reserve(tx, job, total)?;
+                job.status = JobStatus::Processing;
+                job.started_at = Some(tx.now());
+                Ok(json!({ "reserved": format_minor(total, job.currency) }))
+            })
         });
-        match result {
+        match started {
             Ok(_) => self.bulk.wake(),
+            // Cancelled by its uploader in the meantime.
+            Err(e) if e.kind == ErrorKind::Conflict => {}
+            // Unfundable: no money, a frozen or vanished source wallet.
+            Err(e) if e.kind == ErrorKind::Rejected => self.fail_unfunded(id, &e),
             Err(e) => log::error!("starting job {id} without approval: {e}"),
+        }
+    }
+
+    /// A job that could not be started without approval: FAILED with the reason, its
+    /// PENDING items CANCELLED (they were never sent; nothing was reserved).
+    fn fail_unfunded(self: &Arc<Self>, id: Uuid, cause: &Error) {
+        let key = self.audit_key.clone();
+        let reason = format!("{}: {}", cause.code, cause.message);
+        let failed = self.store.writer.run_blocking(move |tx| {
+            change_job(tx, &key, "system", "JOB_FAILED", id, |tx, job| {
+                if job.status != JobStatus::AwaitingApproval {
+                    return Err(invalid_state(job, "fail"));
+                }
+                job.status = JobStatus::Failed;
+                job.reason = Some(reason.clone());
+                job.finished_at = Some(tx.now());
+                Ok(json!({ "reason": reason, "approval": "automatic" }))
+            })
+        });
+        let cancelled = failed.and_then(|_| self.cancel_pending_items(id));
+        match cancelled {
+            Ok(_) | Err(Error { kind: ErrorKind::Conflict, .. }) => {}
+            Err(e) => log::error!("failing job {id} that cannot be funded: {e}"),
         }
     }
 
@@ -182,8 +203,7 @@ impl Engine {
         let reason = check_reason(&reason)?;
         let key = self.audit_key.clone();
         let checker = actor.name.clone();
-        let job = self
-            .store
+        self.store
             .writer
             .run(move |tx| {
                 change_job(tx, &key, &checker, "JOB_REJECTED", id, |tx, job| {
@@ -200,8 +220,8 @@ impl Engine {
                 })
             })
             .await?;
-        self.spawn_cancel_items(id);
-        Ok(job)
+        // Its items were never reserved: they are cancelled before the reply shows it.
+        self.cancel_items_now(id).await
     }
 
     /// Pauses a running job (operators and the circuit breaker).
@@ -212,7 +232,7 @@ impl Engine {
             .writer
             .run_blocking(move |tx| {
                 change_job(tx, &key, &actor, "JOB_PAUSED", id, |_, job| {
-                    if job.status != JobStatus::Processing {
+                    if job.status != JobStatus::Processing || job.cancel_requested() {
                         return Err(invalid_state(job, "pause"));
                     }
                     job.status = JobStatus::Paused;
@@ -256,91 +276,6 @@ impl Engine {
         Ok(job)
     }
 
-    /// `POST …/cancel/`: remaining PENDING items are cancelled (in the background, a
-    /// bounded batch at a time, releasing their money). The uploader may cancel a job
-    /// not yet approved; makers, checkers and admins a running one.
-    pub async fn cancel_job(self: &Arc<Self>, actor: &Actor, role: Role, id: Uuid) -> Result<Job, Error> {
-        let key = self.audit_key.clone();
-        let name = actor.name.clone();
-        let job = self
-            .store
-            .writer
-            .run(move |tx| {
-                change_job(tx, &key, &name, "JOB_CANCELLED", id, |tx, job| {
-                    let unapproved = matches!(job.status, JobStatus::Pending | JobStatus::AwaitingApproval);
-                    let running = matches!(job.status, JobStatus::Processing | JobStatus::Paused);
-                    if !unapproved && !running {
-                        return Err(invalid_state(job, "cancel"));
-                    }
-                    if unapproved && job.created_by != name && role != Role::Admin {
-                        return Err(Error::new(
-                            ErrorKind::Forbidden,
-                            "FORBIDDEN",
-                            "only the uploader (or an admin) cancels a job that is not approved yet",
-                        ));
-                    }
-                    job.status = JobStatus::Cancelled;
-                    job.finished_at = Some(tx.now());
-                    Ok(json!({}))
-                })
-            })
-            .await?;
-        self.bulk.wake();
-        self.spawn_cancel_items(id);
-        Ok(job)
-    }
-
-    /// Cancels the PENDING items of a cancelled or rejected job in bounded batches.
-    pub fn spawn_cancel_items(self: &Arc<Self>, id: Uuid) {
-        let engine = self.clone();
-        let spawned = std::thread::Builder::new().name("sysgp-cancel".into()).spawn(move || loop {
-            match engine.cancel_some_items(id) {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(e) => {
-                    log::error!("cancelling the items of job {id}: {e}");
-                    break;
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            log::error!("cannot start cancelling job {id}: {e}");
-        }
-    }
-
-    fn cancel_some_items(&self, id: Uuid) -> Result<usize, Error> {
-        let lines: Vec<u32> = self
-            .store
-            .items(id, 0, ITEMS_PER_JOB, |i: &Item| i.status == ItemStatus::Pending)?
-            .into_iter()
-            .map(|i| i.line)
-            .collect();
-        let n = lines.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        self.store.writer.run_blocking(move |tx| {
-            let mut job = load_job(tx, id)?;
-            let mut released = 0;
-            for line in lines {
-                let mut item = load_item(tx, id, line)?;
-                if item.status != ItemStatus::Pending {
-                    continue;
-                }
-                job.count_move(Some(ItemStatus::Pending), ItemStatus::Cancelled, item.amount);
-                released += item.amount;
-                item.status = ItemStatus::Cancelled;
-                item.updated_at = tx.now();
-                save_item(tx, id, &item)?;
-            }
-            // Unapproved jobs hold no reservation: nothing to give back.
-            let held = released.min(job.reserved_remaining);
-            release(tx, &mut job, held)?;
-            save_job(tx, &job)
-        })?;
-        Ok(n)
-    }
-
     /// `POST …/retry/`: FAILED items with a retryable error are re-queued as new
     /// attempts (new transfer ids), their total reserved first. Never IN_DOUBT ones.
     pub async fn retry_job(
@@ -350,7 +285,7 @@ impl Engine {
         acknowledge_duplicates: bool,
     ) -> Result<Job, Error> {
         let job = self.job(id)?;
-        if !matches!(job.status, JobStatus::Processing | JobStatus::Paused | JobStatus::Completed) {
+        if !retryable_state(&job) {
             return Err(invalid_state(&job, "retry"));
         }
         let store = self.store.clone();
@@ -398,6 +333,9 @@ impl Engine {
             .writer
             .run(move |tx| {
                 change_job(tx, &key, &name, "JOB_RETRIED", id, |tx, job| {
+                    if !retryable_state(job) {
+                        return Err(invalid_state(job, "retry"));
+                    }
                     let mut items = Vec::new();
                     for line in lines {
                         let item = load_item(tx, id, line)?;

@@ -96,6 +96,11 @@ pub enum Event {
         raw: Vec<String>,
         /// Every problem of the line, in column order.
         problems: Vec<Problem>,
+        /// The payee, when its cell was valid (never for a comment or control line).
+        msisdn: Option<Msisdn>,
+        /// The amount, when its cell parsed (also when over the per-row maximum); it
+        /// counts toward [`Summary::invalid_total`], never toward the valid total.
+        amount: Option<Minor>,
     },
     /// Not an error (e.g. `DUPLICATE_ROW`); comes after the event of its line.
     Warning(Problem),
@@ -112,6 +117,9 @@ pub struct Summary {
     pub invalid: u64,
     /// Sum of the valid rows' amounts, minor units.
     pub valid_total: Minor,
+    /// Sum of the amounts that parsed on invalid rows, minor units: shown, never paid
+    /// or reserved. Saturates rather than fail on absurd files (it moves no money).
+    pub invalid_total: Minor,
     /// SHA-256 over the valid rows in order (msisdn as u64, minor units as i128, the
     /// reference length and bytes): independent of encoding, column order, delimiter.
     pub content_hash: [u8; 32],
@@ -183,6 +191,27 @@ pub fn safe_cell(text: &str) -> Cow<'_, str> {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{text}")),
         _ => Cow::Borrowed(text),
     }
+}
+
+/// The inverse of [`safe_cell`], for uploads: drops the `'` that our own CSV output
+/// puts before a cell starting with `=`, `+`, `-`, `@`, tab or CR, so that `errors.csv`
+/// uploads again as it is (spreadsheets hide that `'` the same way).
+pub fn unneutralise(text: &str) -> &str {
+    match text.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &text[1..],
+        _ => text,
+    }
+}
+
+/// The normalised column names of a file's header, read without its rows (the file's
+/// columns for the downloads of a job whose validation stopped).
+pub fn header_columns(input: impl Read, currency: Currency, limits: Limits) -> Result<Vec<String>, Fatal> {
+    let uniqueness = Uniqueness::Known { duplicates: &[], next: 0 };
+    let mut run = Run::new(currency, limits, uniqueness, |_| {});
+    let mut lines = Lines::new(BufReader::with_capacity(READ_BUFFER_BYTES, input));
+    run.find_header(&mut lines)?;
+    run.header(&mut lines, &mut Record::default())?;
+    Ok(run.summary.columns)
 }
 
 /// Builds a problem; `field` is a column name.
@@ -368,7 +397,7 @@ impl<'k, F: FnMut(Event)> Run<'k, F> {
             }
             _ => {
                 let problems = std::mem::take(&mut self.problems);
-                self.invalid(record.line, record.raw(), problems);
+                self.invalid_row(record.line, record.raw(), problems, parsed.msisdn, parsed.control_amount);
                 Ok(())
             }
         }
@@ -411,11 +440,24 @@ impl<'k, F: FnMut(Event)> Run<'k, F> {
         Ok(())
     }
 
+    /// A comment or control line that cannot be paid: nothing of it is read.
     fn invalid(&mut self, line: u32, raw: Vec<String>, problems: Vec<Problem>) {
+        self.invalid_row(line, raw, problems, None, None);
+    }
+
+    fn invalid_row(
+        &mut self,
+        line: u32,
+        raw: Vec<String>,
+        problems: Vec<Problem>,
+        msisdn: Option<Msisdn>,
+        amount: Option<Minor>,
+    ) {
         debug_assert!(!problems.is_empty(), "an invalid line says why");
         self.summary.invalid += 1;
         self.summary.rows += 1;
-        (self.on_event)(Event::Invalid { line, raw, problems });
+        self.summary.invalid_total = self.summary.invalid_total.saturating_add(amount.unwrap_or(0));
+        (self.on_event)(Event::Invalid { line, raw, problems, msisdn, amount });
     }
 
     /// Rows present, control line compared, content hash sealed.

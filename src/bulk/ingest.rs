@@ -22,7 +22,7 @@ use super::model::{item_transfer_id, Item, ItemStatus, Job, JobStatus};
 use crate::auth::audit::{self, Draft};
 use crate::engine::{now, Engine};
 use crate::error::Error;
-use crate::ledger::{major_to_minor, Msisdn};
+use crate::ledger::{major_to_minor, Minor, Msisdn};
 use crate::store::{keys, TreeId, WriteTx};
 
 /// Items written per store job: sled transactions of many thousand writes grow memory
@@ -196,7 +196,9 @@ impl Engine {
                     hashes.push(line_hash(row.msisdn, row.amount, row.reference.as_deref()));
                     new_item(job_id, row)
                 }
-                Event::Invalid { line, raw, problems } if skip_invalid => invalid_item(job_id, line, raw, &problems),
+                Event::Invalid { line, raw, problems, msisdn, amount } if skip_invalid => {
+                    invalid_item(job_id, line, raw, &problems, msisdn, amount)
+                }
                 _ => return,
             };
             batch.push(item);
@@ -223,10 +225,12 @@ impl Engine {
     fn finish_ingest(self: &Arc<Self>, job_id: Uuid, summary: Summary, warnings: Vec<String>) -> Result<(), Error> {
         let key = self.audit_key.clone();
         let approval = self.limits.bulk.approval;
-        self.store.writer.run_blocking(move |tx| {
+        let cancelled = self.store.writer.run_blocking(move |tx| {
             let mut job = load_job(tx, job_id)?;
-            if job.status != JobStatus::Pending {
-                return Ok(());
+            // Cancelled while validated: its items are written, and are cancelled below.
+            let cancelled = job.status == JobStatus::Cancelled;
+            if job.status != JobStatus::Pending && !cancelled {
+                return Ok(false);
             }
             job.rows = summary.rows;
             job.columns = summary.columns.clone();
@@ -236,10 +240,13 @@ impl Engine {
             job.counts[ItemStatus::Pending.index()] = summary.valid;
             job.amounts[ItemStatus::Pending.index()] = summary.valid_total;
             job.counts[ItemStatus::Invalid.index()] = summary.invalid;
+            job.amounts[ItemStatus::Invalid.index()] = summary.invalid_total;
             job.content_hash = Some(summary.content_hash);
             job.warnings = warnings;
-            job.status = JobStatus::AwaitingApproval;
-            tx.put_raw(TreeId::JobsByHash, &keys::job_hash(&job.source, &summary.content_hash), job_id.as_bytes());
+            if !cancelled {
+                job.status = JobStatus::AwaitingApproval;
+                tx.put_raw(TreeId::JobsByHash, &keys::job_hash(&job.source, &summary.content_hash), job_id.as_bytes());
+            }
             save_job(tx, &job)?;
             let details = json!({ "rows": summary.rows, "valid": summary.valid, "invalid": summary.invalid });
             audit::append(
@@ -252,9 +259,11 @@ impl Engine {
                     details,
                 },
             )?;
-            Ok::<(), Error>(())
+            Ok::<bool, Error>(cancelled)
         })?;
-        if !approval {
+        if cancelled {
+            self.cancel_pending_items(job_id)?;
+        } else if !approval {
             self.auto_approve(job_id);
         }
         Ok(())
@@ -356,12 +365,20 @@ fn new_item(job: Uuid, row: Row) -> Item {
     }
 }
 
-fn invalid_item(job: Uuid, line: u32, raw: Vec<String>, problems: &[Problem]) -> Item {
+/// An INVALID row keeps what could be read of it (never paid, never reserved).
+fn invalid_item(
+    job: Uuid,
+    line: u32,
+    raw: Vec<String>,
+    problems: &[Problem],
+    msisdn: Option<Msisdn>,
+    amount: Option<Minor>,
+) -> Item {
     let first = problems.first();
     Item {
         line,
-        msisdn: None,
-        amount: 0,
+        msisdn,
+        amount: amount.unwrap_or(0),
         raw,
         reference: None,
         name: None,

@@ -34,13 +34,29 @@ pub fn save_item(tx: &mut WriteTx<'_>, job: Uuid, item: &Item) -> Result<(), Err
     Ok(tx.put(TreeId::Items, &keys::item(job, item.line), item)?)
 }
 
-/// Completes a PROCESSING or PAUSED job whose items are all final.
+/// Ends a PROCESSING or PAUSED job whose items are all final: COMPLETED, or CANCELLED
+/// when a cancel was requested while items were in flight.
 pub fn finish_if_done(job: &mut Job, now: crate::ledger::Timestamp) {
     if matches!(job.status, JobStatus::Processing | JobStatus::Paused) && job.open_items() == 0 {
-        debug_assert_eq!(job.reserved_remaining, 0, "a finished job holds no reservation");
-        job.status = JobStatus::Completed;
+        debug_assert_eq!(job.reserved_remaining, 0, "job {} finished holding a reservation", job.id);
+        job.status = if job.cancel_requested() { JobStatus::Cancelled } else { JobStatus::Completed };
         job.finished_at = Some(now);
     }
+}
+
+/// Gives `amount` of the job's reservation back to the source wallet, journaled on the
+/// job, in the caller's transaction.
+pub fn release(tx: &mut WriteTx<'_>, job: &mut Job, amount: ledger::Minor) -> Result<(), Error> {
+    if amount == 0 {
+        return Ok(());
+    }
+    let mut source =
+        tx.account(&AccountKey::Wallet(job.source))?.ok_or_else(|| Error::internal("source wallet vanished"))?;
+    job.postings.push(ledger::void(&mut source, amount).map_err(Error::internal)?);
+    job.reserved_remaining -= amount;
+    assert!(job.reserved_remaining >= 0, "job {} released more than it reserved", job.id);
+    tx.update_account(&source)?;
+    Ok(())
 }
 
 /// What a worker must do after starting an item.
@@ -64,7 +80,7 @@ pub fn start(
 ) -> Result<Started, Error> {
     let mut job = load_job(tx, job_id)?;
     let mut item = load_item(tx, job_id, line)?;
-    if job.status != JobStatus::Processing || item.status != ItemStatus::Pending {
+    if job.status != JobStatus::Processing || job.cancel_requested() || item.status != ItemStatus::Pending {
         return Ok(Started::Skip);
     }
     let payee = item.msisdn.ok_or_else(|| Error::internal(format!("line {line} has no payee")))?;
@@ -189,7 +205,8 @@ pub fn on_transfer_settled(tx: &mut WriteTx<'_>, t: &Transfer) -> Result<(), Err
 
 /// An attempt that sent nothing (SDK unreachable, or stopped before FINAL_SENT): its
 /// transfer fails without releasing money and the item goes back to PENDING with a
-/// new transfer id for the next attempt.
+/// new transfer id for the next attempt — or, in a job being cancelled (or over),
+/// becomes CANCELLED and its amount goes back to the source wallet.
 pub fn requeue(
     tx: &mut WriteTx<'_>,
     key: &AuditKey,
@@ -210,12 +227,20 @@ pub fn requeue(
     tx.update_transfer(before, &t)?;
     let mut job = load_job(tx, b.job_id)?;
     let mut item = load_item(tx, b.job_id, b.line)?;
-    job.count_move(Some(item.status), ItemStatus::Pending, item.amount);
-    item.status = ItemStatus::Pending;
-    item.attempts += 1;
-    item.transfer_id = item_transfer_id(b.job_id, b.line, item.attempts);
     item.error = t.error.clone();
     item.updated_at = now;
+    if job.cancel_requested() || job.status.is_final() {
+        // Nothing was sent: the attempt stays the item's last, and the job may end here.
+        job.count_move(Some(item.status), ItemStatus::Cancelled, item.amount);
+        item.status = ItemStatus::Cancelled;
+        release(tx, &mut job, item.amount)?;
+        finish_if_done(&mut job, now);
+    } else {
+        job.count_move(Some(item.status), ItemStatus::Pending, item.amount);
+        item.status = ItemStatus::Pending;
+        item.attempts += 1;
+        item.transfer_id = item_transfer_id(b.job_id, b.line, item.attempts);
+    }
     save_item(tx, b.job_id, &item)?;
     save_job(tx, &job)?;
     audit_transfer(tx, key, "system", "TRANSFER_REQUEUED", &t)?;

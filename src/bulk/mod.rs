@@ -3,6 +3,7 @@
 //! pool, exactly once, with live progress.
 pub mod actions;
 pub mod breaker;
+pub mod cancel;
 pub mod csv;
 pub mod duplicates;
 pub mod files;

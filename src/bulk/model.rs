@@ -161,7 +161,8 @@ pub struct Job {
     pub created_at: Timestamp,
     /// Approval time.
     pub started_at: Option<Timestamp>,
-    /// When it reached a final status.
+    /// When it reached a final status; on a PROCESSING or PAUSED job, when a cancel
+    /// was requested (see [`Job::cancel_requested`]).
     pub finished_at: Option<Timestamp>,
     /// Upload options.
     pub options: JobOptions,
@@ -181,7 +182,7 @@ pub struct Job {
     pub problems: u64,
     /// Money this job still holds reserved on the source wallet.
     pub reserved_remaining: Minor,
-    /// Why it failed, was rejected or paused.
+    /// Why it failed, was rejected, paused or cancelled.
     pub reason: Option<String>,
     /// Warnings (duplicates) shown to the checker.
     pub warnings: Vec<String>,
@@ -200,6 +201,15 @@ impl Job {
         }
         self.counts[to.index()] += 1;
         self.amounts[to.index()] += amount;
+    }
+
+    /// A cancel was requested while items were in flight: the PENDING items are (being)
+    /// cancelled, nothing more is sent, and the job ends CANCELLED once its PROCESSING
+    /// and IN_DOUBT items settle (SPEC §5: a job stays PROCESSING while any item is
+    /// IN_DOUBT). Derived from existing fields, so the record layout is unchanged: a
+    /// running job never has `finished_at` otherwise, and old records never have both.
+    pub fn cancel_requested(&self) -> bool {
+        matches!(self.status, JobStatus::Processing | JobStatus::Paused) && self.finished_at.is_some()
     }
 
     /// Items not yet final.

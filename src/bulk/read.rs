@@ -8,12 +8,12 @@ use std::io::BufRead;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::csv::{safe_cell, validate, Event};
+use super::csv::{header_columns, safe_cell, validate, Event};
 use super::files;
 use super::model::{Item, ItemStatus, Job};
 use crate::engine::Engine;
 use crate::error::Error;
-use crate::ledger::format_minor;
+use crate::ledger::{format_minor, Msisdn};
 
 /// Items rendered per chunk of a CSV download.
 pub const CSV_CHUNK_ITEMS: usize = 1000;
@@ -42,7 +42,8 @@ pub fn job_view(job: &Job, rate_per_sec: f64) -> Value {
         "approved_by": job.approved_by,
         "created_at": job.created_at.to_string(),
         "started_at": job.started_at.map(|t| t.to_string()),
-        "finished_at": job.finished_at.map(|t| t.to_string()),
+        // While a cancel waits for items in flight, the field holds when it was asked.
+        "finished_at": job.finished_at.filter(|_| job.status.is_final()).map(|t| t.to_string()),
         "counts": counts,
         "amounts": amounts,
         "total_count": valid,
@@ -83,6 +84,40 @@ pub fn item_view(item: &Item, job: &Job) -> Value {
     })
 }
 
+/// The columns of an upload when the file's own are unknown (its header was refused).
+const UPLOAD_COLUMNS: [&str; 2] = ["msisdn", "amount"];
+
+/// Problems of a `#` line (a comment or the control line): such a line is no payment
+/// row, and in `errors.csv` it would make the file fail again.
+const HASH_LINE_CODES: [&str; 3] = ["COMMENT_NOT_ALLOWED", "CONTROL_FORMAT", "CONTROL_MISMATCH"];
+
+/// The columns `results.csv` and `errors.csv` start with: the job's, or for a job whose
+/// validation stopped before recording them, the stored file's header read again, or
+/// the two required columns when even that was refused.
+pub fn download_columns(engine: &Engine, job: &Job) -> Vec<String> {
+    if !job.columns.is_empty() {
+        return job.columns.clone();
+    }
+    std::fs::File::open(files::upload_path(&engine.store, job.id))
+        .ok()
+        .and_then(|f| header_columns(std::io::BufReader::new(f), job.currency, engine.csv_limits(job)).ok())
+        .unwrap_or_else(|| UPLOAD_COLUMNS.map(String::from).to_vec())
+}
+
+/// The cells of a row as uploaded, for `errors.csv`: every raw cell (a row with the
+/// wrong number of fields is not cut to fit), but a payee that parsed is written
+/// normalised, digits only, so that it needs no neutralising and uploads again as it is.
+fn upload_row(columns: &[String], raw: &[String], msisdn: Option<Msisdn>) -> Vec<String> {
+    let at = columns.iter().position(|c| c == "msisdn").filter(|_| raw.len() == columns.len());
+    raw.iter()
+        .enumerate()
+        .map(|(i, cell)| match msisdn {
+            Some(m) if Some(i) == at => m.to_string(),
+            _ => cell.clone(),
+        })
+        .collect()
+}
+
 /// A column of the upload for an item (INVALID items keep their raw cells).
 fn cell(job: &Job, item: &Item, column: usize) -> String {
     if item.status == ItemStatus::Invalid {
@@ -99,14 +134,21 @@ fn cell(job: &Job, item: &Item, column: usize) -> String {
     }
 }
 
+/// One CSV record, cells neutralised. A first cell starting with `#` is quoted, so the
+/// line cannot be read back as a comment.
 fn csv_line(cells: impl IntoIterator<Item = String>) -> Result<Vec<u8>, Error> {
-    let mut w = ::csv::WriterBuilder::new().from_writer(Vec::new());
     let cells: Vec<String> = cells.into_iter().map(|c| safe_cell(&c).into_owned()).collect();
+    let quote = match cells.first().is_some_and(|c| c.starts_with('#')) {
+        true => ::csv::QuoteStyle::Always,
+        false => ::csv::QuoteStyle::Necessary,
+    };
+    let mut w = ::csv::WriterBuilder::new().quote_style(quote).from_writer(Vec::new());
     w.write_record(&cells).map_err(Error::internal)?;
     w.into_inner().map_err(|e| Error::internal(e.to_string()))
 }
 
-/// The header of `results.csv` (`errors` = false) or `errors.csv` (`errors` = true).
+/// The header of `results.csv` (`errors` = false) or `errors.csv` (`errors` = true):
+/// the job's columns (see [`download_columns`]), then for results the outcome columns.
 pub fn csv_header(job: &Job, errors: bool) -> Result<Vec<u8>, Error> {
     let mut cells: Vec<String> = job.columns.clone();
     if !errors {
@@ -118,15 +160,27 @@ pub fn csv_header(job: &Job, errors: bool) -> Result<Vec<u8>, Error> {
     csv_line(cells)
 }
 
+/// Whether an item belongs in `errors.csv`: INVALID rows (but no `#` line) and rows
+/// whose latest attempt FAILED, never IN_DOUBT or COMPLETED ones.
+fn in_errors(item: &Item) -> bool {
+    match item.status {
+        ItemStatus::Failed => true,
+        ItemStatus::Invalid => !item.error.as_ref().is_some_and(|e| HASH_LINE_CODES.contains(&e.code.as_str())),
+        _ => false,
+    }
+}
+
 /// Renders the items after `after_line` (a bounded batch); `None` when there are no more.
-/// `errors.csv` keeps INVALID rows and rows whose latest attempt FAILED, never
-/// IN_DOUBT or COMPLETED ones.
 pub fn csv_chunk(engine: &Engine, job: &Job, after_line: u32, errors: bool) -> Result<Option<(Vec<u8>, u32)>, Error> {
-    let keep = |i: &Item| !errors || matches!(i.status, ItemStatus::Invalid | ItemStatus::Failed);
+    let keep = |i: &Item| !errors || in_errors(i);
     let items: Vec<Item> = engine.store.items(job.id, after_line, CSV_CHUNK_ITEMS, keep)?;
     let Some(last) = items.last().map(|i| i.line) else { return Ok(None) };
     let mut out = Vec::new();
     for item in &items {
+        if errors && item.status == ItemStatus::Invalid {
+            out.extend(csv_line(upload_row(&job.columns, &item.raw, item.msisdn))?);
+            continue;
+        }
         let mut cells: Vec<String> = (0..job.columns.len()).map(|c| cell(job, item, c)).collect();
         if !errors {
             cells.push(item.status.as_str().into());
@@ -141,35 +195,32 @@ pub fn csv_chunk(engine: &Engine, job: &Job, after_line: u32, errors: bool) -> R
     Ok(Some((out, last)))
 }
 
-/// `errors.csv` of a job that has no items (the whole file was refused): the invalid
-/// rows, read again from the stored file.
+/// `errors.csv` of a job that has no items (the whole file was refused): the header
+/// (see [`download_columns`]) and the invalid rows, read again from the stored file.
 pub fn errors_from_file(engine: &Engine, job: &Job) -> Result<Vec<u8>, Error> {
     let file = std::fs::File::open(files::upload_path(&engine.store, job.id)).map_err(Error::internal)?;
     // The job's own limits, so that rows refused for a limit are listed too; a file
-    // refused as a whole for a limit has no rows to list.
+    // refused as a whole lists the invalid rows found before it was refused.
     let limits = engine.csv_limits(job);
-    let mut out = Vec::new();
-    let mut columns = Vec::new();
+    let mut out = csv_header(job, true)?;
     let mut failure = None;
-    let result = validate(std::io::BufReader::new(file), job.currency, limits, |event| {
-        if let Event::Invalid { raw, .. } = event {
-            match csv_line(raw) {
-                Ok(line) => out.extend(line),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
+    // The outcome does not matter here: the job already failed, and why is its reason.
+    let _ = validate(std::io::BufReader::new(file), job.currency, limits, |event| {
+        let Event::Invalid { raw, problems, msisdn, .. } = event else { return };
+        if problems.iter().any(|p| HASH_LINE_CODES.contains(&p.code)) {
+            return;
+        }
+        match csv_line(upload_row(&job.columns, &raw, msisdn)) {
+            Ok(line) => out.extend(line),
+            Err(e) => {
+                failure.get_or_insert(e);
             }
         }
     });
-    if let Ok(summary) = result {
-        columns = summary.columns;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let mut header = csv_line(columns)?;
-    header.extend(out);
-    Ok(header)
 }
 
 /// A page of the validation report: problems `offset..offset + limit`.

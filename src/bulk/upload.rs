@@ -169,19 +169,17 @@ impl Engine {
         recorded
     }
 
-    /// At start: PENDING jobs are validated again from their stored file, and cancelled
-    /// or rejected jobs finish cancelling their items.
+    /// At start: PENDING jobs are validated again from their stored file, and jobs
+    /// that are over (cancelled, rejected, failed) or being cancelled finish cancelling
+    /// their PENDING items.
     pub fn resume_bulk(self: &Arc<Self>) -> Result<(), Error> {
         let jobs: Vec<Job> = self.store.scan_tree(TreeId::Jobs)?;
         for job in jobs {
-            match job.status {
-                JobStatus::Pending => self.spawn_ingest(job.id),
-                JobStatus::Cancelled | JobStatus::Rejected
-                    if job.counts[super::model::ItemStatus::Pending.index()] > 0 =>
-                {
-                    self.spawn_cancel_items(job.id)
-                }
-                _ => {}
+            let pending = job.counts[super::model::ItemStatus::Pending.index()] > 0;
+            if job.status == JobStatus::Pending {
+                self.spawn_ingest(job.id);
+            } else if pending && (job.status.is_final() || job.cancel_requested()) {
+                self.spawn_cancel_items(job.id);
             }
         }
         Ok(())

@@ -221,12 +221,14 @@ impl Engine {
         }
     }
 
-    /// PROCESSING jobs with PENDING items.
+    /// PROCESSING jobs with PENDING items, unless a cancel was requested.
     fn runnable_jobs(&self) -> Result<Vec<Uuid>, Error> {
         let jobs: Vec<Job> = self.store.scan_tree(TreeId::Jobs)?;
         Ok(jobs
             .into_iter()
-            .filter(|j| j.status == JobStatus::Processing && j.counts[ItemStatus::Pending.index()] > 0)
+            .filter(|j| {
+                j.status == JobStatus::Processing && !j.cancel_requested() && j.counts[ItemStatus::Pending.index()] > 0
+            })
             .map(|j| j.id)
             .collect())
     }

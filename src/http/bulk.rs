@@ -19,7 +19,7 @@ use super::request::Ctx;
 use super::{actor, principal, response};
 use crate::bulk::files;
 use crate::bulk::model::{Item, ItemStatus, Job, JobStatus};
-use crate::bulk::read::{self, csv_chunk, csv_header, errors_from_file, item_view, job_view};
+use crate::bulk::read::{self, csv_chunk, csv_header, download_columns, errors_from_file, item_view, job_view};
 use crate::bulk::upload::{StagedFile, UploadFields};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind};
@@ -36,7 +36,7 @@ pub(super) struct ApproveBody {
 }
 
 fn job_id(ctx: &Ctx) -> Result<Uuid, Error> {
-    Uuid::parse_str(ctx.param(0)).map_err(|_| Error::not_found("JOB_NOT_FOUND", "no such job"))
+    ctx.uuid_param(0)
 }
 
 fn too_large(limit: u64) -> Error {
@@ -232,7 +232,12 @@ pub async fn report(ctx: &mut Ctx) -> Result<Response, Error> {
 pub async fn download(ctx: &mut Ctx, errors: bool) -> Result<Response, Error> {
     ctx.query_params(&[])?;
     let engine = ctx.state.engine.clone();
-    let job = engine.job(job_id(ctx)?)?;
+    let mut job = engine.job(job_id(ctx)?)?;
+    if job.columns.is_empty() {
+        // Validation stopped before recording the file's columns: read its header again.
+        let (e2, j2) = (engine.clone(), job.clone());
+        job.columns = tokio::task::spawn_blocking(move || download_columns(&e2, &j2)).await.map_err(Error::internal)?;
+    }
     let name = if errors { "errors.csv" } else { "results.csv" };
     let no_items = job.valid_count() + job.counts[ItemStatus::Invalid.index()] == 0;
     let mut reply = if errors && no_items && job.status == JobStatus::Failed {

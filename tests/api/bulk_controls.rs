@@ -1,6 +1,7 @@
 //! Bulk job controls over real HTTP with the real simulator (SPEC §5): progress events,
 //! pause and resume, the breaker's rules, hub liquidity, retry, bad parameters, a line
-//! paying its own source, and an item requeued after a refused call.
+//! paying its own source, an item requeued after a refused call, and cancel while items
+//! are IN_DOUBT.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 use sysgp::sdk::simulator::{self, SimulatorConfig};
 
 use crate::bulk_flows::{assert_snapshot_consistent, completed_job, no_500, st, units, validated_job};
-use crate::support::{spawn_app, spawn_app_with, Options};
+use crate::support::{spawn_app, spawn_app_with, Options, TestApp};
 
 /// The `data:` payloads of the `progress` events of a server-sent event stream.
 fn progress_events(text: &str) -> Vec<Value> {
@@ -115,7 +116,8 @@ fn a_hub_liquidity_error_pauses_the_job_at_once_and_cancel_releases_the_rest() {
 
     let r = no_500(app.job_action("maker", &id, "cancel"));
     assert_eq!((r.status, st(&r.body)), (200, "CANCELLED"), "{}", r.text);
-    let job = app.job_until(&id, "items cancelled", |j| j["counts"]["PENDING"] == 0);
+    assert_eq!((r.body["counts"]["PENDING"].as_u64(), r.body["reserved_remaining"].as_str()), (Some(0), Some("0")));
+    let job = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
     assert_eq!(job["reserved_remaining"], "0", "{job}");
     assert_eq!(units(&job["amounts"]["CANCELLED"]), total - 4001 - paid, "{job}");
     let payer = app.account(source);
@@ -212,7 +214,7 @@ fn unknown_jobs_and_bad_parameters_are_4xx_errors() {
         let r = no_500(app.get(&format!("/api/v1/bulk/jobs/{unknown}{path}")));
         assert_eq!((r.status, r.code()), (404, "JOB_NOT_FOUND"), "{path}: {}", r.text);
         let r = no_500(app.get(&format!("/api/v1/bulk/jobs/not-a-uuid{path}")));
-        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_eq!((r.status, r.code()), (400, "ID_FORMAT"), "{path}: {}", r.text);
     }
     for action in ["approve", "reject", "pause", "resume", "cancel", "retry"] {
         let r = no_500(app.post(&format!("/api/v1/bulk/jobs/{unknown}/{action}/"), json!({"reason": "x"})));
@@ -257,18 +259,23 @@ fn a_line_paying_the_source_wallet_itself_is_refused_and_no_money_is_lost() {
     assert_eq!(job["counts"]["COMPLETED"], 1, "{job}");
 }
 
-#[test]
-fn an_item_whose_sdk_call_was_refused_is_paid_on_a_next_attempt_without_waiting_for_a_rescan() {
-    use crate::fault_proxy::FaultProxy;
+/// An app whose SDK sits behind a fault proxy, with a breaker that does not pause jobs
+/// while the proxy refuses connections.
+fn app_behind_a_proxy() -> (simulator::SimulatorHandle, crate::fault_proxy::FaultProxy, TestApp) {
     let sim = simulator::spawn("127.0.0.1:0".parse().expect("addr"), SimulatorConfig::default()).expect("simulator");
-    let proxy = FaultProxy::start(sim.addr(), Duration::from_secs(1));
-    // The breaker must not pause the job while the SDK refuses connections here.
+    let proxy = crate::fault_proxy::FaultProxy::start(sim.addr(), Duration::from_secs(1));
     let extra = vec![
         ("MOJALOOP_SDK_URL", proxy.url()),
         ("SYSGP_BREAKER_UNREACHABLE", "10000".into()),
         ("SYSGP_BREAKER_MIN_ATTEMPTS", "100000".into()),
     ];
     let app = spawn_app_with(Options { extra, ..Options::default() });
+    (sim, proxy, app)
+}
+
+#[test]
+fn an_item_whose_sdk_call_was_refused_is_paid_on_a_next_attempt_without_waiting_for_a_rescan() {
+    let (sim, proxy, app) = app_behind_a_proxy();
     let source = "22507410001";
     app.funded(source, "XOF", "10000");
     let id = validated_job(&app, source, "msisdn,amount\n2250741000201,250\n");
@@ -291,5 +298,189 @@ fn an_item_whose_sdk_call_was_refused_is_paid_on_a_next_attempt_without_waiting_
     assert!(item["attempts"].as_u64() >= Some(1), "{item}");
     assert_eq!(app.sim_paid_at(&sim.url()).len(), 1, "paid once");
     assert_eq!(units(&app.account(source)["balance"]), 10_000 - 250);
+    app.assert_invariants();
+}
+
+/// A job of `doubtful` lines paid with the simulator's IN_DOUBT trigger (amount 408,
+/// committed but unseen, later reconciled), then 30 lines of 100, approved; returns once
+/// the doubtful lines are IN_DOUBT, while most lines are still PENDING.
+fn job_with_items_in_doubt(app: &TestApp, source: &str, doubtful: usize) -> String {
+    app.funded(source, "XOF", "100000");
+    let prefix = &source[..7];
+    let mut csv = String::from("msisdn,amount\n");
+    for i in 0..doubtful + 30 {
+        let amount = if i < doubtful { 408 } else { 100 };
+        csv.push_str(&format!("{prefix}{i:04}1,{amount}\n"));
+    }
+    let id = validated_job(app, source, &csv);
+    assert_eq!(no_500(app.job_action("checker", &id, "approve")).status, 200);
+    let job = app.job_until(&id, "the doubtful lines", |j| j["counts"]["IN_DOUBT"] == doubtful);
+    assert!(job["counts"]["PENDING"].as_u64() > Some(0), "cancelled before the end: {job}");
+    id
+}
+
+/// The reply of a cancel of a job with items IN_DOUBT: still running, nothing PENDING.
+fn assert_cancel_requested(job: &Value, in_doubt: u64) {
+    assert_eq!(st(job), "PROCESSING", "a job stays PROCESSING while an item is IN_DOUBT: {job}");
+    assert_eq!((job["counts"]["PENDING"].as_u64(), job["counts"]["IN_DOUBT"].as_u64()), (Some(0), Some(in_doubt)));
+    assert!(job["counts"]["CANCELLED"].as_u64() > Some(0), "{job}");
+    assert_eq!(job["finished_at"], Value::Null, "not final yet: {job}");
+    assert!(units(&job["reserved_remaining"]) >= 408 * in_doubt as i64, "{job}");
+    assert_snapshot_consistent(job);
+}
+
+/// Every unit agrees once the job is over: the payer paid exactly the COMPLETED items,
+/// each once, and holds nothing reserved.
+fn assert_cancelled_and_settled(app: &TestApp, id: &str, source: &str) -> Value {
+    let job = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+    assert_eq!((st(&job), job["reserved_remaining"].as_str()), ("CANCELLED", Some("0")), "{job}");
+    assert!(job["finished_at"].is_string(), "{job}");
+    for open in ["PENDING", "PROCESSING", "IN_DOUBT"] {
+        assert_eq!(job["counts"][open], 0, "{open}: {job}");
+    }
+    let completed = job["counts"]["COMPLETED"].as_u64().expect("count");
+    assert_eq!(
+        completed + job["counts"]["CANCELLED"].as_u64().expect("count"),
+        job["total_count"].as_u64().expect("n")
+    );
+    let payer = app.account(source);
+    let paid = units(&job["amounts"]["COMPLETED"]);
+    assert_eq!((units(&payer["available"]), units(&payer["reserved"])), (100_000 - paid, 0), "{payer}");
+    for item in app.job_items(id, Some("COMPLETED")) {
+        assert_eq!(app.times_paid(item["transfer_id"].as_str().expect("id")), 1, "paid once: {item}");
+    }
+    assert_eq!(app.sim_paid().len() as u64, completed, "nothing cancelled was paid");
+    app.assert_invariants();
+    job
+}
+
+#[test]
+fn cancel_while_items_are_in_doubt_keeps_the_job_processing_until_they_are_resolved_or_reconciled() {
+    let options = Options { latency_ms: 100, extra: vec![("SYSGP_BULK_WORKERS", "1".into())], ..Options::default() };
+    let app = spawn_app_with(options);
+    let source = "22507670001";
+    let id = job_with_items_in_doubt(&app, source, 3);
+    let r = no_500(app.job_action("maker", &id, "cancel"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_cancel_requested(&r.body, 3);
+    assert_eq!(r.body["reason"], "cancelled by maker", "{}", r.text);
+    // Nothing more is sent and the cancel is not undone; a second cancel is refused.
+    for action in ["cancel", "pause", "resume", "retry"] {
+        let r = no_500(app.job_action("admin", &id, action));
+        assert_eq!((r.status, r.code()), (409, "INVALID_STATE"), "{action}: {}", r.text);
+    }
+    let r = no_500(app.job_action("admin", &id, "pause"));
+    assert_eq!(r.body["error"]["details"]["cancel_requested"], true, "{}", r.text);
+
+    // One IN_DOUBT item is resolved by an operator, the others by reconciliation.
+    let line = app.job_items(&id, Some("IN_DOUBT"))[0]["line"].as_u64().expect("line");
+    let path = format!("/api/v1/bulk/jobs/{id}/items/{line}/resolve/");
+    let r = no_500(app.post(&path, json!({"outcome": "COMPLETED", "reason": "the hub shows it committed"})));
+    assert_eq!((r.status, st(&r.body)), (200, "COMPLETED"), "{}", r.text);
+    let job = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+    assert_eq!((st(&job), job["counts"]["IN_DOUBT"].as_u64()), ("PROCESSING", Some(2)), "{job}");
+    app.eventually(Duration::from_secs(60), "reconciliation of the other items", || {
+        let j = no_500(app.get(&format!("/api/v1/bulk/jobs/{id}/"))).body;
+        assert_snapshot_consistent(&j);
+        (st(&j) != "PROCESSING").then_some(j)
+    });
+    let job = assert_cancelled_and_settled(&app, &id, source);
+    assert!(job["counts"]["COMPLETED"].as_u64() >= Some(3), "the doubtful lines were paid: {job}");
+    let r = no_500(app.job_action("admin", &id, "cancel"));
+    assert_eq!((r.status, r.body["error"]["details"]["status"].as_str()), (409, Some("CANCELLED")), "{}", r.text);
+}
+
+#[test]
+fn cancel_of_a_paused_job_with_items_in_doubt_ends_cancelled_once_the_last_is_resolved() {
+    let options = Options { latency_ms: 100, extra: vec![("SYSGP_BULK_WORKERS", "1".into())], ..Options::default() };
+    let app = spawn_app_with(options);
+    let source = "22507680001";
+    let id = job_with_items_in_doubt(&app, source, 2);
+    let r = no_500(app.job_action("maker", &id, "pause"));
+    assert_eq!((r.status, st(&r.body)), (200, "PAUSED"), "{}", r.text);
+    let job = app.job_until(&id, "the item in flight to settle", |j| j["counts"]["PROCESSING"] == 0);
+    assert_eq!((st(&job), job["counts"]["IN_DOUBT"].as_u64()), ("PAUSED", Some(2)), "{job}");
+    let r = no_500(app.job_action("maker", &id, "cancel"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_cancel_requested(&r.body, 2);
+
+    // Resolved by asking the hub: the last resolve ends the job in the same step.
+    let doubtful = app.job_items(&id, Some("IN_DOUBT"));
+    for (n, item) in doubtful.iter().enumerate() {
+        let (line, sdk_id) = (item["line"].as_u64().expect("line"), item["sdk_transfer_id"].as_str().expect("sdk id"));
+        let path = format!("/api/v1/bulk/jobs/{id}/items/{line}/resolve/");
+        let r = no_500(app.post(&path, json!({"sdk_transfer_id": sdk_id, "reason": "checked with the hub"})));
+        assert_eq!((r.status, st(&r.body)), (200, "COMPLETED"), "{}", r.text);
+        let job = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+        let want = if n + 1 < doubtful.len() { "PROCESSING" } else { "CANCELLED" };
+        assert_eq!(st(&job), want, "after {} resolve(s): {job}", n + 1);
+    }
+    let job = assert_cancelled_and_settled(&app, &id, source);
+    assert_eq!(units(&job["amounts"]["CANCELLED"]), units(&job["total_amount"]) - units(&job["amounts"]["COMPLETED"]));
+}
+
+#[test]
+fn the_reply_of_cancel_and_reject_shows_the_items_cancelled() {
+    let app = spawn_app();
+    let source = "22507690001";
+    app.funded(source, "XOF", "100000");
+    let csv = |n: u32| format!("msisdn,amount\n2250769{n:04}1,100\n2250769{n:04}2,250\n2250769{n:04}3,50\n");
+    let cancelled = validated_job(&app, source, &csv(1));
+    let r = no_500(app.job_action("maker", &cancelled, "cancel"));
+    let rejected = validated_job(&app, source, &csv(2));
+    let path = format!("/api/v1/bulk/jobs/{rejected}/reject/");
+    let r2 = no_500(app.post_as("checker", &path, json!({"reason": "wrong month"})));
+    for (r, status, id) in [(r, "CANCELLED", &cancelled), (r2, "REJECTED", &rejected)] {
+        assert_eq!((r.status, st(&r.body)), (200, status), "{}", r.text);
+        let counts = &r.body["counts"];
+        assert_eq!((counts["PENDING"].as_u64(), counts["CANCELLED"].as_u64()), (Some(0), Some(3)), "{}", r.text);
+        assert_eq!(
+            (r.body["amounts"]["CANCELLED"].as_str(), r.body["reserved_remaining"].as_str()),
+            (Some("400"), Some("0"))
+        );
+        assert!(r.body["finished_at"].is_string(), "{}", r.text);
+        let now = app.get(&format!("/api/v1/bulk/jobs/{id}/")).body;
+        assert_eq!((&now["status"], &now["counts"], &now["amounts"]), (&r.body["status"], counts, &r.body["amounts"]));
+        assert!(app.job_items(id, None).iter().all(|i| st(i) == "CANCELLED"), "{id}");
+    }
+    let payer = app.account(source);
+    assert_eq!((payer["available"].as_str(), payer["reserved"].as_str()), (Some("100000"), Some("0")), "{payer}");
+    app.assert_invariants();
+}
+
+#[test]
+fn cancel_while_the_sdk_refuses_connections_cancels_items_requeued_in_flight_and_releases_everything() {
+    let (sim, proxy, app) = app_behind_a_proxy();
+    let source = "22507420001";
+    app.funded(source, "XOF", "100000");
+    let mut csv = String::from("msisdn,amount\n");
+    for i in 0..40 {
+        csv.push_str(&format!("2250742{i:04}1,{}\n", 100 + i));
+    }
+    let id = validated_job(&app, source, &csv);
+    proxy.set_listening(false);
+    assert_eq!(no_500(app.job_action("checker", &id, "approve")).status, 200);
+    // Items go round PENDING → PROCESSING → PENDING while the workers keep trying.
+    app.eventually(Duration::from_secs(15), "refused attempts", || {
+        let items = app.job_items(&id, None);
+        (items.iter().filter(|i| i["attempts"].as_u64() > Some(0)).count() > 10).then_some(())
+    });
+    let r = no_500(app.job_action("maker", &id, "cancel"));
+    assert_eq!((r.status, r.body["counts"]["PENDING"].as_u64()), (200, Some(0)), "{}", r.text);
+    let job = app.job_until(&id, "the attempts in flight to end", |j| st(j) != "PROCESSING");
+    assert_eq!((st(&job), job["reserved_remaining"].as_str()), ("CANCELLED", Some("0")), "{job}");
+    assert_eq!((job["counts"]["CANCELLED"].as_u64(), job["amounts"]["CANCELLED"].as_str()), (Some(40), Some("4780")));
+    let items = app.job_items(&id, None);
+    assert!(items.iter().all(|i| st(i) == "CANCELLED"), "{items:?}");
+    // An attempt refused after the cancel is the item's last: its transfer exists, FAILED.
+    let in_flight: Vec<&Value> = items.iter().filter(|i| i["error_code"] == "SDK_UNREACHABLE").collect();
+    let tried = in_flight.iter().filter(|i| {
+        let r = app.get(&format!("/api/v1/transfers/{}/", i["transfer_id"].as_str().unwrap_or("")));
+        r.status == 200 && st(&r.body) == "FAILED"
+    });
+    assert!(tried.count() > 0, "the workers were busy: some attempts were in flight at the cancel");
+    let payer = app.account(source);
+    assert_eq!((payer["available"].as_str(), payer["reserved"].as_str()), (Some("100000"), Some("0")), "{payer}");
+    assert_eq!(app.sim_paid_at(&sim.url()).len(), 0);
     app.assert_invariants();
 }

@@ -1,7 +1,7 @@
 //! Bulk files over real HTTP (SPEC §5 "File", "Validation", "Limits"): every file of
 //! the corpus in `tests/fixtures/bulk/` is uploaded and gets the job status, reason and
-//! validation report its README describes; valid oddities are accepted; upload form
-//! mistakes are 4xx; nothing is ever a 500.
+//! validation report its README describes, and its `errors.csv` uploads again; valid
+//! oddities are accepted; upload form mistakes are 4xx; nothing is ever a 500.
 
 use std::path::PathBuf;
 
@@ -58,17 +58,6 @@ fn want_entries(expected: &[Entry]) -> Vec<(u64, Option<String>, String)> {
     expected.iter().map(|(l, f, c)| (u64::from(*l), f.map(str::to_owned), (*c).to_owned())).collect()
 }
 
-/// Number of CSV records in a download (header included), multi-line cells allowed.
-fn csv_records(text: &str) -> Result<usize, String> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut n = 0;
-    for record in reader.records() {
-        record.map_err(|e| format!("not CSV ({e}): {text}"))?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 /// Uploads one corpus file for `wallet` and checks everything its case says.
 fn run_case(app: &TestApp, case: &Case, wallet: &str) -> Result<(), String> {
     let bytes = read_fixture(case.file);
@@ -104,7 +93,64 @@ fn run_case(app: &TestApp, case: &Case, wallet: &str) -> Result<(), String> {
         }
         Outcome::Refused { .. } => unreachable!("handled above"),
     }
-    check_downloads(app, &id, case)
+    check_downloads(app, &id, case)?;
+    check_errors_upload_again(app, &id, wallet)
+}
+
+/// Problems of `#` lines (comments, the control line): such lines are not in `errors.csv`.
+const HASH_LINE_CODES: [&str; 3] = ["COMMENT_NOT_ALLOWED", "CONTROL_FORMAT", "CONTROL_MISMATCH"];
+/// Problems that an `errors.csv` uploaded again must never have: it is a readable table
+/// in upload format, whatever its rows still need fixing.
+const UNREADABLE_CODES: [&str; 9] = [
+    "COMMENT_NOT_ALLOWED",
+    "CONTROL_FORMAT",
+    "CONTROL_MISMATCH",
+    "MISSING_HEADER",
+    "UNKNOWN_COLUMN",
+    "MISSING_COLUMN",
+    "DUPLICATE_COLUMN",
+    "NOT_UTF8",
+    "LINE_ENDINGS",
+];
+/// The columns results.csv adds after the upload's.
+const OUTCOME_COLUMNS: [&str; 6] =
+    ["status", "error_code", "error_message", "transfer_id", "sdk_transfer_id", "completed_at"];
+
+/// The records of a CSV download (header included), multi-line cells allowed.
+fn csv_rows(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        rows.push(record.map_err(|e| format!("not CSV ({e}): {text}"))?.iter().map(str::to_owned).collect());
+    }
+    Ok(rows)
+}
+
+/// `errors.csv` has a header of upload columns, `results.csv` the same columns and then
+/// the outcome columns, and uploading `errors.csv` again gives a job whose report may
+/// list its rows' problems but never a problem of the file itself or of a `#` line.
+fn check_errors_upload_again(app: &TestApp, id: &str, wallet: &str) -> Result<(), String> {
+    let errors = app.get(&format!("/api/v1/bulk/jobs/{id}/errors.csv")).text;
+    let results = app.get(&format!("/api/v1/bulk/jobs/{id}/results.csv")).text;
+    let header = csv_rows(&errors)?.into_iter().next().unwrap_or_default();
+    let known = ["msisdn", "amount", "currency", "reference", "name", "note"];
+    check(header.iter().all(|c| known.contains(&c.as_str())) && header.len() >= 2, || {
+        format!("errors.csv needs a header of upload columns: {errors:?}")
+    })?;
+    let mut want: Vec<String> = header.clone();
+    want.extend(OUTCOME_COLUMNS.map(String::from));
+    let got = csv_rows(&results)?.into_iter().next().unwrap_or_default();
+    check(got == want, || format!("results.csv header {got:?}, want {want:?}"))?;
+    check(!errors.lines().any(|l| l.starts_with('#')), || format!("a # line in errors.csv: {errors:?}"))?;
+    let again = app.upload("maker", "errors.csv", errors.as_bytes(), &[("source_msisdn", wallet)]);
+    no_500("upload of errors.csv", &again)?;
+    check(again.status == 202, || format!("errors.csv upload: {}", again.text))?;
+    let again_id = again.body["job_id"].as_str().unwrap_or("").to_owned();
+    app.job_validated(&again_id);
+    let report = entries(&app.job_report(&again_id));
+    check(!report.iter().any(|(_, _, code)| UNREADABLE_CODES.contains(&code.as_str())), || {
+        format!("errors.csv does not upload again: {report:?} for {errors:?}")
+    })
 }
 
 /// Every read of a validated job answers without a 5xx; `errors.csv` lists the invalid lines.
@@ -119,15 +165,16 @@ fn check_downloads(app: &TestApp, id: &str, case: &Case) -> Result<(), String> {
     check(errors.status == 200, || format!("errors.csv: {} {}", errors.status, errors.text))?;
     match &case.outcome {
         Outcome::Failed { code: "INVALID_ROWS" | "CONTROL_MISMATCH" | "CONTROL_FORMAT", report } => {
-            let mut lines: Vec<u32> = report.iter().map(|e| e.0).collect();
+            // `#` lines are no payment rows: errors.csv leaves them out.
+            let mut lines: Vec<u32> = report.iter().filter(|e| !HASH_LINE_CODES.contains(&e.2)).map(|e| e.0).collect();
             lines.dedup();
-            let records = csv_records(&errors.text)?;
+            let records = csv_rows(&errors.text)?.len();
             check(records == 1 + lines.len(), || {
                 format!("errors.csv should hold the header and {} rows: {:?}", lines.len(), errors.text)
             })
         }
         Outcome::Accepted { .. } => {
-            let records = csv_records(&errors.text)?;
+            let records = csv_rows(&errors.text)?.len();
             check(records == 1, || format!("errors.csv of a valid file is its header only: {:?}", errors.text))
         }
         _ => Ok(()),
@@ -205,7 +252,8 @@ fn files_over_a_limit_are_refused_with_an_error_naming_the_limit() {
     assert!(r.body["error"]["message"].as_str().unwrap_or("").contains("SYSGP_BULK_FILE_MAX_MB"), "{}", r.text);
     assert_eq!(r.body["error"]["details"]["limit_bytes"], 1024 * 1024, "{}", r.text);
     let before = app.get("/api/v1/bulk/jobs/").body["items"].as_array().map_or(0, Vec::len);
-    assert_eq!(before, LIMIT_CASES.len(), "a refused upload makes no job");
+    // Each case made two jobs: its file, and its errors.csv uploaded again.
+    assert_eq!(before, 2 * LIMIT_CASES.len(), "a refused upload makes no job");
     let id =
         app.upload_job("maker", "small.csv", b"msisdn,amount\n22507000001,100\n", &[("source_msisdn", "22509970001")]);
     assert_eq!(app.job_validated(&id)["status"], "AWAITING_APPROVAL");

@@ -26,7 +26,7 @@ pub const REQUIRED: &[&str] = &[
     "Again: refused 409 IDEMPOTENCY_KEY_REUSED",
     "Resolve: COMPLETED",
     "Resolve: refused 409 RESOLVE_CONTRADICTS_HUB",
-    "Resolve: refused 409 HUB_UNKNOWN_TRANSFER",
+    "Resolve: refused 409 SDK_TRANSFER_ID_MISMATCH",
     "Resolve: refused 409 INVALID_STATE",
     "DecideAdjustment: POSTED",
     "DecideAdjustment: REJECTED",

@@ -49,7 +49,7 @@ impl To {
 pub enum How {
     /// `{sdk_transfer_id}` with the transfer's own SDK id: the hub's answer applies.
     HubOwnId,
-    /// `{sdk_transfer_id}` with an id the hub never issued.
+    /// `{sdk_transfer_id}` with an id the hub never issued (not the transfer's own).
     HubBogusId,
     /// `{outcome: COMPLETED}`.
     Completed,

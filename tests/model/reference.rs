@@ -237,6 +237,8 @@ pub struct MJob {
     pub reserved_remaining: i128,
     /// Items (empty when the file was refused as a whole).
     pub items: Vec<MItem>,
+    /// Cancelled while items were in flight: it ends CANCELLED when they settle.
+    pub cancelling: bool,
 }
 
 /// The whole reference state of one case.

@@ -22,7 +22,8 @@ impl Model {
         // Every IN_DOUBT transfer the simulator can produce deterministically was
         // committed by its hub (amount 408): the hub's answer is COMMITTED.
         let completed = match how {
-            How::HubBogusId => return expect(&refused(409, "HUB_UNKNOWN_TRANSFER"), got),
+            // Every IN_DOUBT transfer here carries its SDK id: another id is refused.
+            How::HubBogusId => return expect(&refused(409, "SDK_TRANSFER_ID_MISMATCH"), got),
             How::Failed if t.hub_paid => return expect(&refused(409, "RESOLVE_CONTRADICTS_HUB"), got),
             How::Failed => false,
             How::HubOwnId => t.hub_paid,
@@ -65,11 +66,11 @@ impl Model {
                     item.status = if completed { ItemStatus::Completed } else { ItemStatus::Failed };
                     item.code = code.map(str::to_owned);
                 }
-                // A cancelled job is final: resolving its last IN_DOUBT item completes
-                // only a job that is still running.
+                // A job ends when its last open item settles: CANCELLED if a cancel
+                // came while items were in flight, else COMPLETED.
                 let running = matches!(j.status, JobStatus::Processing | JobStatus::Paused);
                 if running && !j.items.iter().any(|it| it.status.holds_reservation()) {
-                    j.status = JobStatus::Completed;
+                    j.status = if j.cancelling { JobStatus::Cancelled } else { JobStatus::Completed };
                 }
                 j.source
             }
@@ -112,6 +113,7 @@ impl Model {
                 status: JobStatus::Failed,
                 reserved_remaining: 0,
                 items: Vec::new(),
+                cancelling: false,
             });
             return Ok(());
         };
@@ -138,6 +140,7 @@ impl Model {
             status: JobStatus::AwaitingApproval,
             reserved_remaining: 0,
             items: Vec::new(),
+            cancelling: false,
         };
         if b.decision == Decision::Reject {
             want.decision = Some(Ok(()));
@@ -262,7 +265,7 @@ impl Model {
     }
 
     fn retry(&mut self, job: &mut MJob) -> Option<Refusal> {
-        if !matches!(job.status, JobStatus::Processing | JobStatus::Paused | JobStatus::Completed) {
+        if job.cancelling || !matches!(job.status, JobStatus::Processing | JobStatus::Paused | JobStatus::Completed) {
             return Some((409, "INVALID_STATE".into()));
         }
         let total: i128 = job.items.iter().filter(|it| retryable(it)).map(|it| it.amount).sum();
@@ -296,13 +299,20 @@ impl Model {
     fn cancel(&mut self, job: &mut MJob, action: JobAction) -> Option<Refusal> {
         let unapproved = matches!(job.status, JobStatus::Pending | JobStatus::AwaitingApproval);
         let running = matches!(job.status, JobStatus::Processing | JobStatus::Paused);
-        if !unapproved && !running {
+        if (!unapproved && !running) || job.cancelling {
             return Some((409, "INVALID_STATE".into()));
         }
         if unapproved && action == JobAction::CancelByOther {
             return Some((403, "FORBIDDEN".into()));
         }
-        job.status = JobStatus::Cancelled;
+        // Items in flight keep a running job PROCESSING until they settle (SPEC §5).
+        let in_flight = job.items.iter().any(|it| matches!(it.status, ItemStatus::Processing | ItemStatus::InDoubt));
+        if running && in_flight {
+            job.status = JobStatus::Processing;
+            job.cancelling = true;
+        } else {
+            job.status = JobStatus::Cancelled;
+        }
         let mut released = 0;
         for item in job.items.iter_mut().filter(|it| it.status == ItemStatus::Pending) {
             item.status = ItemStatus::Cancelled;

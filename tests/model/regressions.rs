@@ -44,8 +44,8 @@ pub fn all() -> Vec<(&'static str, usize, Vec<Op>)> {
             ],
         ),
         (
-            "a job cancelled while an item is IN_DOUBT stays CANCELLED when the item is resolved, \
-             and its reservation is released by the resolution",
+            "a job cancelled while an item is IN_DOUBT stays PROCESSING until the item is \
+             resolved, then ends CANCELLED, its reservation released by the resolution",
             0,
             vec![
                 Op::Bulk(Bulk { source: 0, lines: vec![(To::Wallet(3), "408")], decision: Decision::Approve }),

@@ -1,5 +1,6 @@
 //! The checks of one data row, field by field: every problem is reported, not just the
-//! first. Values are trimmed; amounts go through the one amount parser of the ledger.
+//! first. Values are trimmed, and the `'` our own CSV output puts before a neutralised
+//! cell is dropped; amounts go through the one amount parser of the ledger.
 
 use super::header::Column;
 use super::lines::Record;
@@ -57,7 +58,7 @@ pub(super) fn check<'a>(
         problems.push(problem(line, None, "QUOTE_FORMAT", why));
     }
     for (column, field) in columns.iter().zip(record.fields()) {
-        let text = field.trim();
+        let text = super::unneutralise(field.trim()).trim();
         let checked = match column {
             Column::Msisdn => msisdn(text).map(|m| parsed.msisdn = Some(m)),
             Column::Amount => {

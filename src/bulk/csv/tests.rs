@@ -272,3 +272,47 @@ fn throughput_of_ordinary_rows() {
         text.len() as f64 / seconds / 1e6
     );
 }
+
+#[test]
+fn invalid_rows_keep_what_parsed_outside_the_valid_total() {
+    let text = b"msisdn,amount\n22507000001,10\nabc,10\n22507000002,xyz\n+225,20000000\n";
+    let (events, result) = run(text, LIMITS);
+    let read: Vec<(Option<Msisdn>, Option<Minor>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Invalid { msisdn, amount, .. } => Some((*msisdn, *amount)),
+            _ => None,
+        })
+        .collect();
+    let payee = Msisdn::parse("22507000002").expect("msisdn");
+    assert_eq!(
+        read,
+        [(None, Some(10)), (Some(payee), None), (None, Some(20_000_000))],
+        "over the maximum still parsed"
+    );
+    let summary = result.expect("summary");
+    assert_eq!((summary.valid_total, summary.invalid_total), (10, 20_000_010));
+}
+
+#[test]
+fn the_apostrophe_of_a_neutralised_cell_is_dropped_on_upload_and_others_are_kept() {
+    for cell in ["=1+2", "+22507000001", "-5", "@x", "\tx", "\rx"] {
+        assert_eq!(unneutralise(&safe_cell(cell)), cell, "our own output reads back as written");
+    }
+    for cell in ["'abc", "'", "it's", "''=x", "plain"] {
+        assert_eq!(unneutralise(cell), cell, "only our own neutralising is undone");
+    }
+    let (events, result) = run(b"msisdn,amount,name\n'+22507000001,'-5,'=SUM(A1)\n'+22507000002,5,'=x\n", LIMITS);
+    assert_eq!(problems(&events).iter().map(|p| p.code).collect::<Vec<_>>(), ["AMOUNT_FORMAT"], "{events:?}");
+    let Some(Event::Valid(row)) = events.last() else { panic!("a valid row: {events:?}") };
+    assert_eq!((row.msisdn.to_string(), row.name.as_deref()), ("22507000002".to_owned(), Some("=x")));
+    assert_eq!(result.expect("summary").valid, 1);
+}
+
+#[test]
+fn the_header_alone_gives_the_columns_without_reading_the_rows() {
+    let columns = header_columns(&b"#total;1;5\n Amount ;MSISDN\n\xff\xfe\n"[..], xof(), LIMITS).expect("header");
+    assert_eq!(columns, ["amount", "msisdn"]);
+    let Fatal(p) = header_columns(&b"msisdn,amount,iban\n"[..], xof(), LIMITS).expect_err("unknown column");
+    assert_eq!(p.code, "UNKNOWN_COLUMN");
+}
