@@ -198,10 +198,12 @@ impl Server {
             let _ = task.await;
         }
         let closed = engine.store.writer.closed_signal();
+        let dir = engine.store.dir().to_path_buf();
         drop(engine);
         let _ = tokio::task::spawn_blocking(move || {
             threads.into_iter().for_each(|t| drop(t.join()));
-            if !closed.wait(STORE_CLOSE_WAIT) {
+            let deadline = std::time::Instant::now() + STORE_CLOSE_WAIT;
+            if !(closed.wait(STORE_CLOSE_WAIT) && crate::store::wait_unlocked(&dir, deadline)) {
                 log::warn!("the store was still in use {} s after stopping", STORE_CLOSE_WAIT.as_secs());
             }
         })

@@ -84,6 +84,8 @@ fn leaves_split_by_size_keep_every_key_through_splits_merges_and_a_reopen() {
         assert_same(&tree, &model, &mut dice);
         db.flush().expect("flush");
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    assert!(super::wait_unlocked(dir.path(), deadline), "sled kept its lock");
     let db = sled::Config::new().path(dir.path()).cache_capacity(64 * 1024).open().expect("reopen");
     let tree = db.open_tree("t").expect("tree");
     assert_same(&tree, &model, &mut dice);

@@ -329,9 +329,24 @@ impl Store {
     /// Drops the store and waits until its writer has ended and sled has let go of the
     /// directory; false when that took longer than `timeout`.
     pub fn close(self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
         let closed = self.writer.closed_signal();
+        let dir = self.inner.dir.clone();
         drop(self);
-        closed.wait(timeout)
+        closed.wait(timeout) && wait_unlocked(&dir, deadline)
+    }
+}
+
+/// Waits until no one holds sled's lock on `dir`'s log file: sled's own threads may
+/// still hold the file for a moment after the last handle is dropped, and an open in
+/// that moment fails "could not acquire lock". False at the deadline.
+pub fn wait_unlocked(dir: &Path, deadline: std::time::Instant) -> bool {
+    loop {
+        match File::open(dir.join("db")).map(|f| fs2::FileExt::try_lock_exclusive(&f)) {
+            Ok(Ok(())) | Err(_) => return true,
+            Ok(Err(_)) if std::time::Instant::now() >= deadline => return false,
+            Ok(Err(_)) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
     }
 }
 
@@ -348,9 +363,14 @@ mod tests {
             meta.insert(META_SCHEMA, codec::encode(&(SCHEMA_VERSION + 1)).expect("encode")).expect("insert");
             db.flush().expect("flush");
         }
+        assert!(wait_unlocked(dir.path(), std::time::Instant::now() + std::time::Duration::from_secs(30)));
         let refused = Store::open(dir.path(), 8).err().expect("a newer schema must be refused");
-        assert!(matches!(refused, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(
+            matches!(refused, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{refused:?}"
+        );
         assert!(refused.to_string().contains("newer sysgp"), "{refused}");
+        assert!(wait_unlocked(dir.path(), std::time::Instant::now() + std::time::Duration::from_secs(30)));
         let db = sled::open(dir.path()).expect("reopen sled");
         let kept =
             db.open_tree(TreeId::Meta.name()).expect("meta tree").get(META_SCHEMA).expect("get").expect("marker");
