@@ -114,6 +114,8 @@ struct Tally {
     data_rows: u64,
     control_events: Vec<&'static str>,
     total: Minor,
+    /// Amounts of the invalid rows whose amount parsed.
+    invalid_total: Minor,
     hash: Sha256,
 }
 
@@ -131,6 +133,7 @@ fn check(events: &[Event], result: &Result<Summary, Fatal>, currency: Currency, 
     assert_eq!((summary.valid, summary.invalid), (tally.valid, tally.invalid), "{summary:?}");
     assert_eq!(summary.rows, summary.valid + summary.invalid);
     assert_eq!(summary.valid_total, tally.total);
+    assert_eq!(summary.invalid_total, tally.invalid_total, "the invalid rows' parsed amounts");
     assert!(summary.valid_total <= limits.total_max);
     assert_eq!(summary.content_hash, <[u8; 32]>::from(tally.hash.finalize()), "content hash of the valid rows");
     assert!(matches!(summary.delimiter, b',' | b';'));
@@ -179,10 +182,14 @@ fn check_events(events: &[Event], currency: Currency, limits: Limits) -> Tally {
                 tally.hash.update((reference.len() as u16).to_be_bytes());
                 tally.hash.update(reference.as_bytes());
             }
-            Event::Invalid { line, raw, problems } => {
+            Event::Invalid { line, raw, problems, msisdn, amount } => {
                 assert!(!problems.is_empty() && !raw.is_empty(), "line {line} says why");
                 problems.iter().for_each(|p| check_problem(p, *line));
                 tally.invalid += 1;
+                tally.invalid_total = tally.invalid_total.saturating_add(amount.unwrap_or(0));
+                if matches!(problems[0].code, "CONTROL_FORMAT" | "CONTROL_MISMATCH" | "COMMENT_NOT_ALLOWED") {
+                    assert!(msisdn.is_none() && amount.is_none(), "line {line}: not a data row");
+                }
                 match problems[0].code {
                     code @ ("CONTROL_FORMAT" | "CONTROL_MISMATCH") => {
                         assert_eq!(problems.len(), 1);
