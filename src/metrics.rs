@@ -17,7 +17,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ("sysgp_transfers_total", "counter", "Transfer outcomes by route and status (each status a transfer reached)."),
     ("sysgp_sdk_requests_total", "counter", "SDK calls by method and outcome (HTTP status class, unreachable, lost)."),
     ("sysgp_sdk_request_duration_seconds", "histogram", "SDK call latency by method."),
-    ("sysgp_fsync_duration_seconds", "histogram", "Duration of one fdatasync round of the store."),
+    (
+        "sysgp_fsync_duration_seconds",
+        "histogram",
+        "Duration of one durable flush of the store (its log writes and their fdatasync).",
+    ),
     ("sysgp_store_wait_seconds", "histogram", "From submitting a change to the store until it is durable."),
     ("sysgp_login_attempts_total", "counter", "Login attempts by result."),
 ];

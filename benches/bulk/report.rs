@@ -49,7 +49,6 @@ pub(crate) fn writer_figures(
         "busy_share": share("sysgp_writer_busy_seconds_total"),
         "commit_share": share("sysgp_commit_seconds_total"),
         "flush_share": share("sysgp_flush_seconds_total"),
-        "fsync_share": share("sysgp_fsync_seconds_total"),
         "store_size_mb": b.get("sysgp_store_size_bytes").map(|s| round(s / 1_048_576.0, 1)),
         "store_wait_mean_ms": mean_ms(a, b, "sysgp_store_wait_seconds", ""),
         "sdk_post_mean_ms": mean_ms(a, b, "sysgp_sdk_request_duration_seconds", "{method=\"POST\"}"),
@@ -108,7 +107,7 @@ pub(crate) fn print_table(rows: &[Row]) {
                 if !w.is_null() {
                     println!(
                         "  writer: writes/{unit} {} jobs/{unit} {} jobs/batch {} batches/s {} busy {} (commit {}, \
-                         flush {}, fsync {}); store {} MB; mean waited store write {} ms, SDK POST {} ms",
+                         durable flush {}); store {} MB; mean waited store write {} ms, SDK POST {} ms",
                         w["writes_per_unit"],
                         w["jobs_per_unit"],
                         w["jobs_per_batch"],
@@ -116,7 +115,6 @@ pub(crate) fn print_table(rows: &[Row]) {
                         w["busy_share"],
                         w["commit_share"],
                         w["flush_share"],
-                        w["fsync_share"],
                         w["store_size_mb"],
                         w["store_wait_mean_ms"],
                         w["sdk_post_mean_ms"],

@@ -30,11 +30,9 @@ pub(crate) struct WriterFigures {
     pub(crate) jobs_per_transfer: Option<f64>,
     pub(crate) jobs_per_batch: Option<f64>,
     pub(crate) batches_per_s: Option<f64>,
-    pub(crate) syncs_per_s: Option<f64>,
     pub(crate) busy_share: Option<f64>,
     pub(crate) commit_share: Option<f64>,
     pub(crate) flush_share: Option<f64>,
-    pub(crate) fsync_share: Option<f64>,
 }
 
 pub(crate) fn writer_figures(m: &Measured) -> WriterFigures {
@@ -52,11 +50,9 @@ pub(crate) fn writer_figures(m: &Measured) -> WriterFigures {
         jobs_per_transfer: per_transfer(jobs),
         jobs_per_batch: jobs.zip(batches).map(|(j, b)| round(j / b, 1)),
         batches_per_s: batches.map(|b| round(b / wall, 0)),
-        syncs_per_s: metric_sum(d, &["sysgp_store_syncs_total", "sysgp_syncs_total"]).map(|x| round(x / wall, 0)),
         busy_share: metric_sum(d, &["sysgp_writer_busy_seconds_total"]).map(|b| round(b / wall, 3)),
         commit_share: metric_sum(d, &["sysgp_commit_seconds_total"]).map(|c| round(c / wall, 3)),
         flush_share: metric_sum(d, &["sysgp_flush_seconds_total"]).map(|f| round(f / wall, 3)),
-        fsync_share: metric_sum(d, &["sysgp_fsync_seconds_total"]).map(|f| round(f / wall, 3)),
     }
 }
 
@@ -98,11 +94,9 @@ pub(crate) fn row_json(row: &Row) -> Value {
                 v["writer_busy_share"] = json!(w.busy_share);
                 v["writer_commit_share"] = json!(w.commit_share);
                 v["writer_flush_share"] = json!(w.flush_share);
-                v["writer_fsync_share"] = json!(w.fsync_share);
                 v["store_jobs_per_transfer"] = json!(w.jobs_per_transfer);
                 v["store_jobs_per_batch"] = json!(w.jobs_per_batch);
                 v["store_batches_per_s"] = json!(w.batches_per_s);
-                v["store_syncs_per_s"] = json!(w.syncs_per_s);
                 v["writer_metrics_note"] = json!(metrics_note);
                 v["writer_thread_cpu_cores"] = json!(row.cores("server_threads_cores", "sysgp-writer"));
                 v["metrics_delta"] = json!(m.metrics);
@@ -196,18 +190,16 @@ pub(crate) fn print_table(rows: &[Row]) {
             let w = writer_figures(m);
             println!(
                 "  {:<27} {:>3} clients: writes/transfer {:>6}  jobs/transfer {:>5}  jobs/batch {:>6}  \
-                 batches/s {:>5}  syncs/s {:>5}  writer busy {:>5} (commit {:>5}, flush {:>5}, fsync {:>5})",
+                 batches/s {:>5}  writer busy {:>5} (commit {:>5}, durable flush {:>5})",
                 row.scenario.name(),
                 row.clients,
                 fmt_opt(w.writes_per_transfer, 2),
                 fmt_opt(w.jobs_per_transfer, 2),
                 fmt_opt(w.jobs_per_batch, 1),
                 fmt_opt(w.batches_per_s, 0),
-                fmt_opt(w.syncs_per_s, 0),
                 fmt_opt(w.busy_share, 3),
                 fmt_opt(w.commit_share, 3),
                 fmt_opt(w.flush_share, 3),
-                fmt_opt(w.fsync_share, 3),
             );
         }
     } else {

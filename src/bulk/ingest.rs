@@ -179,7 +179,7 @@ impl Engine {
                 }
                 Ok::<(), Error>(())
             };
-            // A channel of one: the writer's sync thread never blocks on it.
+            // A channel of one: the writer thread never blocks on it.
             let (done, reply) = sync_channel(1);
             match self.store.writer.submit_blocking(write, move |result| {
                 let _ = done.send(result);

@@ -97,16 +97,9 @@ pub async fn metrics(ctx: &mut Ctx) -> Result<Response, Error> {
     );
     metric(
         &mut out,
-        "sysgp_fsync_seconds_total",
-        "counter",
-        "Time spent in fdatasync.",
-        secs(stats.fsync_micros.load(Ordering::Relaxed)),
-    );
-    metric(
-        &mut out,
         "sysgp_flush_seconds_total",
         "counter",
-        "Time spent in sled's flush.",
+        "Time spent in the store's durable flush (log writes and their fdatasync).",
         secs(stats.flush_micros.load(Ordering::Relaxed)),
     );
     metric(

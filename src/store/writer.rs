@@ -1,9 +1,8 @@
 //! The single writer: every change goes through one thread that runs jobs in order,
 //! commits a whole batch of them in one sled transaction and has sled write its log
-//! buffers out (flush). A second thread then fdatasyncs the database file — once for
-//! every batch flushed since its last round — and only then replies to their jobs
-//! (group commit). The next batch is applied while the previous one is being made
-//! durable.
+//! buffers out durably (flush: each buffer is written and fdatasync'ed, see
+//! `vendor/README.md`), and only then replies to the batch's jobs (group commit).
+//! Jobs queued meanwhile form the next batch.
 //!
 //! Jobs see their own and earlier jobs' writes through an overlay, so checks such as
 //! "enough funds" are serial and exact without sled's optimistic retries. A job that
@@ -70,14 +69,10 @@ pub struct WriterStats {
     pub writes: AtomicU64,
     /// Time spent applying, committing and flushing, in microseconds.
     pub busy_micros: AtomicU64,
-    /// Time spent in fdatasync, in microseconds.
-    pub fsync_micros: AtomicU64,
-    /// Time spent in sled's `flush`, in microseconds.
+    /// Time spent in sled's `flush` (log writes and their fdatasync), in microseconds.
     pub flush_micros: AtomicU64,
     /// Time spent in the sled transaction, in microseconds.
     pub commit_micros: AtomicU64,
-    /// fdatasync rounds (each covers one or more batches).
-    pub syncs: AtomicU64,
 }
 
 /// Handle for submitting jobs to the writer thread.
@@ -166,8 +161,8 @@ impl Writer {
 
     /// Queues `f` without waiting for it (blocking only while the queue is full; call
     /// it from a worker thread). `then` receives the result once the writes are
-    /// durable, on the writer's sync thread: it must be quick and must not wait for
-    /// the store. Jobs queued later by the same thread run after this one, so a later
+    /// durable, on the writer thread: it must be quick and must not wait for the
+    /// store. Jobs queued later by the same thread run after this one, so a later
     /// durable reply means this job is durable too.
     pub fn submit_blocking<R, E, F, T>(&self, f: F, then: T) -> Result<(), StoreError>
     where
@@ -178,6 +173,31 @@ impl Writer {
     {
         let job = Writer::job_then(f, then);
         self.sender.blocking_send(Msg::Job(job)).map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Async form of [`Writer::submit_blocking`] for a caller that waits on `then`
+    /// itself: the time until `then` runs counts as a waited store write. `then` runs
+    /// on the writer thread: it must be quick and must not wait for the store.
+    pub async fn submit<R, E, F, T>(&self, f: F, then: T) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        T: FnOnce(Result<R, E>) + Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        let job = Writer::job_then(f, observed(then));
+        self.sender.send(Msg::Job(job)).await.map_err(|_| StoreError::WriterGone)
+    }
+
+    /// [`Writer::submit`] from a worker thread (never call it on an async worker).
+    pub fn submit_blocking_observed<R, E, F, T>(&self, f: F, then: T) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        T: FnOnce(Result<R, E>) + Send + 'static,
+        R: Send + 'static,
+        E: Send + 'static,
+    {
+        self.submit_blocking(f, observed(then))
     }
 
     /// Runs `f` on the writer and waits until its writes are durable.
@@ -228,65 +248,46 @@ impl Writer {
     }
 }
 
-const META_SEQ: &[u8] = b"next_seq";
-
-/// A batch applied to sled, waiting for the fsync that makes it durable.
-struct Applied {
-    replies: Vec<Reply>,
-    writes: usize,
+/// `then`, timing the store write from now until it runs.
+fn observed<R, T: FnOnce(R)>(then: T) -> impl FnOnce(R) {
+    let started = Instant::now();
+    move |result| {
+        crate::metrics::observe("sysgp_store_wait_seconds", &[], started.elapsed());
+        then(result)
+    }
 }
 
+const META_SEQ: &[u8] = b"next_seq";
+
 fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Msg>, mut clock: Clock, stats: Arc<WriterStats>) {
-    // The syncer makes flushed batches durable while the next batch is being applied:
-    // one fdatasync covers every batch flushed since the previous one.
-    let (to_syncer, applied) = std::sync::mpsc::channel::<Applied>();
-    let (sync_inner, sync_stats) = (inner.clone(), stats.clone());
-    let syncer = std::thread::Builder::new()
-        .name("sysgp-sync".into())
-        .spawn(move || sync_loop(&sync_inner, applied, &sync_stats));
-    let syncer = match syncer {
-        Ok(handle) => handle,
-        Err(e) => fatal(&StoreError::Io(e)),
-    };
     let mut waiting: Option<Msg> = None;
     while let Some(msg) = waiting.take().or_else(|| receiver.blocking_recv()) {
         let first = match msg {
             Msg::Job(job) => job,
             Msg::Pause(request) => {
-                pause(&to_syncer, request);
+                pause(request);
                 continue;
             }
         };
         let started = Instant::now();
         let (batch, replies, pause_next) = apply_batch(&inner, first, &mut receiver, &mut clock);
         waiting = pause_next.map(Msg::Pause);
-        let writes = batch.writes;
-        if writes > 0 {
+        if batch.writes > 0 {
             if let Err(e) = commit(&inner, batch, &mut clock, &stats).and_then(|()| flush(&inner, &stats)) {
                 fatal(&e);
             }
         }
         stats.jobs.fetch_add(replies.len() as u64, Ordering::Relaxed);
         stats.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if to_syncer.send(Applied { replies, writes }).is_err() {
-            fatal(&StoreError::WriterGone);
-        }
+        // Durable now, as is every earlier batch: reply in order.
+        replies.into_iter().for_each(|reply| reply());
     }
-    drop(to_syncer);
-    let _ = syncer.join();
 }
 
-/// Waits until the syncer has made everything before durable, tells the requester,
-/// and holds the writer until it is released.
-fn pause(to_syncer: &std::sync::mpsc::Sender<Applied>, request: PauseRequest) {
-    let paused = request.paused;
-    // An empty batch with `writes: 1` forces one more sync after everything queued.
-    let marker: Reply = Box::new(move || {
-        let _ = paused.send(());
-    });
-    if to_syncer.send(Applied { replies: vec![marker], writes: 1 }).is_err() {
-        fatal(&StoreError::WriterGone);
-    }
+/// Tells the requester that everything before is durable (each batch is before its
+/// replies) and holds the writer until it is released.
+fn pause(request: PauseRequest) {
+    let _ = request.paused.send(());
     let _ = request.resume.recv();
 }
 
@@ -325,22 +326,6 @@ fn apply_batch(
     (batch, replies, None)
 }
 
-/// Makes applied batches durable, then replies to their jobs, in order.
-fn sync_loop(inner: &StoreInner, applied: std::sync::mpsc::Receiver<Applied>, stats: &WriterStats) {
-    while let Ok(first) = applied.recv() {
-        let mut pending = vec![first];
-        pending.extend(applied.try_iter());
-        if pending.iter().any(|a| a.writes > 0) {
-            if let Err(e) = sync(inner, stats) {
-                fatal(&e);
-            }
-        }
-        for a in pending {
-            a.replies.into_iter().for_each(|reply| reply());
-        }
-    }
-}
-
 /// A failed commit or fsync leaves the on-disk state unknown: the only safe answer is
 /// to stop and let start-up recovery rebuild from what is durable.
 fn fatal(error: &StoreError) -> ! {
@@ -364,25 +349,13 @@ fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &Wri
     Ok(())
 }
 
-/// Writes sled's log buffers out (sled's flush only calls sync_file_range; the syncer's
-/// fdatasync makes them durable). On the writer thread, right after the commit: sled
-/// takes one lock exclusively for a commit and shared for a flush, so a flush on
-/// another thread could not overlap the next commit anyway, and each meeting on that
-/// lock cost a thread hand-off.
+/// Writes sled's log buffers out and makes them durable: the vendored sled fdatasyncs
+/// each buffer it writes, and this thread writes the last one itself (no hand-off).
 fn flush(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {
     let started = Instant::now();
     inner.db.flush()?;
-    stats.flush_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    Ok(())
-}
-
-/// fdatasync on the database file: everything flushed before is durable.
-fn sync(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {
-    let started = Instant::now();
-    inner.db_file.sync_data().map_err(StoreError::Io)?;
     let took = started.elapsed();
-    stats.fsync_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    stats.flush_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     crate::metrics::observe("sysgp_fsync_duration_seconds", &[], took);
-    stats.syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

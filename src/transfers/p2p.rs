@@ -39,8 +39,8 @@ pub struct P2pRequest {
 
 /// What the writer job decided.
 enum Step {
-    Done(Transfer),
-    Reserved(Transfer),
+    Done(Box<Transfer>),
+    Reserved(Box<Transfer>),
     Replay(super::Replay),
     Rejected(Error),
 }
@@ -61,19 +61,33 @@ impl Engine {
         // In auto mode the POST is the final call and nothing is learnt before it, so
         // the reservation is recorded as FINAL_SENT in the same durable write.
         let first_phase = if self.sdk.mode() == SdkMode::Auto { SdkPhase::FinalSent } else { SdkPhase::Reserved };
-        let step = self.store.writer.run(move |tx| p2p_job(tx, limits, &key, &scope, &req, note, first_phase)).await?;
-        match step {
-            Step::Done(t) => Ok(Posted::Created(Box::new(t))),
-            Step::Replay(r) => Ok(Posted::Replayed(r)),
-            Step::Rejected(e) => Err(e),
-            Step::Reserved(t) => {
-                let engine = self.clone();
-                let t = tokio::task::spawn_blocking(move || engine.pay_reserved(t))
-                    .await
-                    .map_err(|e| Error::internal(format!("SDK task failed: {e}")))??;
-                Ok(Posted::Created(Box::new(t)))
+        // An SDK transfer goes from the reservation's durable reply straight to a
+        // blocking thread for the SDK call, and from the outcome's durable reply straight
+        // back here: no thread waits between the steps, each a hand-off fewer.
+        let (reply_to, reply) = tokio::sync::oneshot::channel::<Result<Posted, Error>>();
+        let engine = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let after_job = move |step: Result<Step, Error>| match step {
+            Ok(Step::Reserved(t)) => {
+                runtime.spawn_blocking(move || {
+                    engine.pay_reserved_then(*t, move |result| {
+                        let _ = reply_to.send(result.map(|t| Posted::Created(Box::new(t))));
+                    })
+                });
             }
-        }
+            Ok(Step::Done(t)) => {
+                let _ = reply_to.send(Ok(Posted::Created(t)));
+            }
+            Ok(Step::Replay(r)) => {
+                let _ = reply_to.send(Ok(Posted::Replayed(r)));
+            }
+            Ok(Step::Rejected(e)) | Err(e) => {
+                let _ = reply_to.send(Err(e));
+            }
+        };
+        let job = move |tx: &mut WriteTx<'_>| p2p_job(tx, limits, &key, &scope, &req, note, first_phase);
+        self.store.writer.submit(job, after_job).await?;
+        reply.await.map_err(|_| Error::internal("the transfer's store or SDK task stopped before replying"))?
     }
 }
 
@@ -144,7 +158,7 @@ fn p2p_job(
     tx.insert_transfer(&transfer)?;
     bind(tx, scope, hash, Some(id), None)?;
     audit_transfer(tx, key, &scope.actor, "TRANSFER_CREATED", &transfer)?;
-    Ok(if route == Route::OnUs { Step::Done(transfer) } else { Step::Reserved(transfer) })
+    Ok(if route == Route::OnUs { Step::Done(Box::new(transfer)) } else { Step::Reserved(Box::new(transfer)) })
 }
 
 type Parties = (ledger::Account, Option<ledger::Account>);

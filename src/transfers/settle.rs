@@ -37,6 +37,23 @@ impl Engine {
         self.apply_outcome(id, outcome)
     }
 
+    /// [`Engine::pay_reserved`] without waiting for the outcome's write: this thread is
+    /// free once the SDK has answered, and `then` gets the settled transfer once it is
+    /// durable (on the writer thread, so it must be quick), or the error. If the
+    /// writer has stopped, `then` is dropped unrun.
+    pub fn pay_reserved_then(&self, t: Transfer, then: impl FnOnce(Result<Transfer, Error>) + Send + 'static) {
+        let id = t.id;
+        match self.call_sdk(t) {
+            Ok(outcome) => {
+                let settled = self.reconciling(then);
+                if let Err(e) = self.store.writer.submit_blocking_observed(self.outcome_job(id, outcome), settled) {
+                    log::error!("transfer {id}: the SDK outcome could not be recorded: {e}");
+                }
+            }
+            Err(e) => then(Err(e)),
+        }
+    }
+
     /// The SDK calls of a reserved transfer (with the durable FINAL_SENT mark before
     /// the final call in the two-step modes); the outcome is not yet recorded.
     pub fn call_sdk(&self, t: Transfer) -> Result<PayOutcome, Error> {
@@ -96,7 +113,7 @@ impl Engine {
     }
 
     /// [`Engine::apply_outcome`] without waiting: `then` gets the settled transfer once
-    /// it is durable (on the writer's sync thread, so it must be quick). For bulk items,
+    /// it is durable (on the writer thread, so it must be quick). For bulk items,
     /// whose outcome nobody is waiting to be told: a crash before it is durable leaves
     /// the item PROCESSING at its phase, and start-up recovery asks the SDK again.
     pub fn apply_outcome_then(
@@ -105,14 +122,21 @@ impl Engine {
         outcome: PayOutcome,
         then: impl FnOnce(Result<Transfer, Error>) + Send + 'static,
     ) -> Result<(), Error> {
+        Ok(self.store.writer.submit_blocking(self.outcome_job(id, outcome), self.reconciling(then))?)
+    }
+
+    /// `then`, after scheduling the reconciliation of a transfer left in doubt.
+    fn reconciling(
+        &self,
+        then: impl FnOnce(Result<Transfer, Error>) + Send + 'static,
+    ) -> impl FnOnce(Result<Transfer, Error>) + Send + 'static {
         let recon = self.recon.clone();
-        let settled = move |result: Result<Transfer, Error>| {
+        move |result| {
             if let Ok(t) = &result {
                 recon.schedule_transfer(t);
             }
             then(result);
-        };
-        Ok(self.store.writer.submit_blocking(self.outcome_job(id, outcome), settled)?)
+        }
     }
 
     fn outcome_job(
