@@ -349,6 +349,9 @@ fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &Wri
     Ok(())
 }
 
+// The replies after `flush` promise durability: only the vendored sled's flush gives it.
+const _: () = assert!(sled::FLUSH_IS_DURABLE);
+
 /// Writes sled's log buffers out and makes them durable: the vendored sled fdatasyncs
 /// each buffer it writes, and this thread writes the last one itself (no hand-off).
 fn flush(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {

@@ -233,6 +233,11 @@ pub use {
     },
 };
 
+/// sysgp: this copy's `flush` is durable (each log buffer is fdatasync'ed
+/// where it is written). Code that relies on it asserts this constant, so that
+/// it cannot be built against a sled without the change.
+pub const FLUSH_IS_DURABLE: bool = true;
+
 pub use self::{
     batch::Batch,
     config::{Config, Mode},
