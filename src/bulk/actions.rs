@@ -99,6 +99,19 @@ fn reserve(tx: &mut WriteTx<'_>, job: &mut Job, amount: Minor) -> Result<(), Err
     Ok(())
 }
 
+/// Starts a job awaiting approval: its valid total reserved on the source wallet, the
+/// job PROCESSING. The audit details: what was reserved.
+fn start(tx: &mut WriteTx<'_>, job: &mut Job, action: &str) -> Result<serde_json::Value, Error> {
+    if job.status != JobStatus::AwaitingApproval {
+        return Err(invalid_state(job, action));
+    }
+    let total = job.amounts[ItemStatus::Pending.index()];
+    reserve(tx, job, total)?;
+    job.status = JobStatus::Processing;
+    job.started_at = Some(tx.now());
+    Ok(json!({ "reserved": format_minor(total, job.currency) }))
+}
+
 impl Engine {
     /// A checker or admin other than the uploader approves: the valid total is reserved.
     pub async fn approve_job(
@@ -131,16 +144,11 @@ impl Engine {
             .writer
             .run(move |tx| {
                 change_job(tx, &key, &checker, "JOB_APPROVED", id, |tx, job| {
-                    if job.status != JobStatus::AwaitingApproval {
-                        return Err(invalid_state(job, "approve"));
-                    }
-                    let total = job.amounts[ItemStatus::Pending.index()];
-                    reserve(tx, job, total)?;
-                    job.status = JobStatus::Processing;
+                    let mut details = start(tx, job, "approve")?;
                     job.approved_by = Some(checker.clone());
-                    job.started_at = Some(tx.now());
                     job.warnings.extend(duplicates.iter().map(|w| format!("acknowledged: {w}")));
-                    Ok(json!({ "reserved": format_minor(total, job.currency), "acknowledged_duplicates": duplicates }))
+                    details["acknowledged_duplicates"] = json!(duplicates);
+                    Ok(details)
                 })
             })
             .await?;
@@ -154,16 +162,7 @@ impl Engine {
     pub fn auto_approve(self: &Arc<Self>, id: Uuid) {
         let key = self.audit_key.clone();
         let started = self.store.writer.run_blocking(move |tx| {
-            change_job(tx, &key, "system", "JOB_AUTO_APPROVED", id, |tx, job| {
-                if job.status != JobStatus::AwaitingApproval {
-                    return Err(invalid_state(job, "start"));
-                }
-                let total = job.amounts[ItemStatus::Pending.index()];
-                reserve(tx, job, total)?;
-                job.status = JobStatus::Processing;
-                job.started_at = Some(tx.now());
-                Ok(json!({ "reserved": format_minor(total, job.currency) }))
-            })
+            change_job(tx, &key, "system", "JOB_AUTO_APPROVED", id, |tx, job| start(tx, job, "start"))
         });
         match started {
             Ok(_) => self.bulk.wake(),

@@ -170,9 +170,6 @@ pub enum StoreError {
 pub(crate) struct StoreInner {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    /// sled's log file, fdatasync'ed after every flush (sled 0.34 only calls
-    /// sync_file_range, which does not make data durable on Linux).
-    db_file: File,
     dir: PathBuf,
 }
 
@@ -225,12 +222,11 @@ impl Store {
         // The schema is checked before any other tree is opened (opening creates).
         check_schema(&db.open_tree(TreeId::Meta.name())?, fresh)?;
         let trees = TreeId::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
-        let db_file = File::open(dir.join("db")).map_err(StoreError::Io)?;
-        let inner = StoreInner { db, trees, db_file, dir: dir.to_path_buf() };
+        let inner = StoreInner { db, trees, dir: dir.to_path_buf() };
         let built = build_sdk_id_index(&inner)?;
         if fresh || built {
+            // Durable: the vendored sled fdatasyncs what it flushes.
             inner.db.flush()?;
-            inner.db_file.sync_data().map_err(StoreError::Io)?;
         }
         if fresh {
             sync_dir(dir)?;
@@ -320,10 +316,11 @@ impl Store {
         Ok(())
     }
 
-    /// Flushes and fdatasyncs (after a restore).
+    /// Makes every write so far durable (after a restore): the vendored sled's flush
+    /// fdatasyncs what it writes.
     pub fn sync_now(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
-        self.inner.db_file.sync_data().map_err(StoreError::Io)
+        Ok(())
     }
 
     /// Drops the store and waits until its writer has ended and sled has let go of the

@@ -29,18 +29,11 @@ pub struct Settlement {
 }
 
 impl Engine {
-    /// Runs a reserved SDK transfer through the SDK and records the outcome.
-    /// Blocking: runs on `spawn_blocking` or a worker thread.
-    pub fn pay_reserved(&self, t: Transfer) -> Result<Transfer, Error> {
-        let id = t.id;
-        let outcome = self.call_sdk(t)?;
-        self.apply_outcome(id, outcome)
-    }
-
-    /// [`Engine::pay_reserved`] without waiting for the outcome's write: this thread is
-    /// free once the SDK has answered, and `then` gets the settled transfer once it is
-    /// durable (on the writer thread, so it must be quick), or the error. If the
-    /// writer has stopped, `then` is dropped unrun.
+    /// Runs a reserved SDK transfer through the SDK and records the outcome, without
+    /// waiting for that write: this (blocking) thread is free once the SDK has
+    /// answered, and `then` gets the settled transfer once it is durable (on the writer
+    /// thread, so it must be quick), or the error. If the writer has stopped, `then` is
+    /// dropped unrun.
     pub fn pay_reserved_then(&self, t: Transfer, then: impl FnOnce(Result<Transfer, Error>) + Send + 'static) {
         let id = t.id;
         match self.call_sdk(t) {
@@ -105,15 +98,9 @@ impl Engine {
         })
     }
 
-    /// Records an SDK outcome on a PENDING transfer and schedules reconciliation if in doubt.
-    pub fn apply_outcome(&self, id: Uuid, outcome: PayOutcome) -> Result<Transfer, Error> {
-        let t = self.store.writer.run_blocking(self.outcome_job(id, outcome))?;
-        self.schedule_reconciliation(&t);
-        Ok(t)
-    }
-
-    /// [`Engine::apply_outcome`] without waiting: `then` gets the settled transfer once
-    /// it is durable (on the writer thread, so it must be quick). For bulk items,
+    /// Records an SDK outcome on a PENDING transfer without waiting: reconciliation is
+    /// scheduled if it is in doubt, and `then` gets the settled transfer once it is
+    /// durable (on the writer thread, so it must be quick). For bulk items,
     /// whose outcome nobody is waiting to be told: a crash before it is durable leaves
     /// the item PROCESSING at its phase, and start-up recovery asks the SDK again.
     pub fn apply_outcome_then(
