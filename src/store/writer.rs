@@ -260,6 +260,9 @@ fn observed<R, T: FnOnce(R)>(then: T) -> impl FnOnce(R) {
 const META_SEQ: &[u8] = b"next_seq";
 
 fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Msg>, mut clock: Clock, stats: Arc<WriterStats>) {
+    // Every commit below is followed by `flush_kept` on this thread, before any other
+    // commit: it writes the commit's manifest with its data under one fdatasync.
+    sled::defer_manifest_writes();
     let mut waiting: Option<Msg> = None;
     while let Some(msg) = waiting.take().or_else(|| receiver.blocking_recv()) {
         let first = match msg {
@@ -353,10 +356,11 @@ fn commit(inner: &StoreInner, mut batch: Overlay, clock: &mut Clock, stats: &Wri
 const _: () = assert!(sled::FLUSH_IS_DURABLE);
 
 /// Writes sled's log buffers out and makes them durable: the vendored sled fdatasyncs
-/// each buffer it writes, and this thread writes the last one itself (no hand-off).
+/// what it writes, and this thread writes the last buffer itself, together with the
+/// commit's manifest it kept, under one fdatasync (no hand-off).
 fn flush(inner: &StoreInner, stats: &WriterStats) -> Result<(), StoreError> {
     let started = Instant::now();
-    inner.db.flush()?;
+    inner.db.flush_kept()?;
     let took = started.elapsed();
     stats.flush_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     crate::metrics::observe("sysgp_fsync_duration_seconds", &[], took);

@@ -238,6 +238,8 @@ pub use {
 /// it cannot be built against a sled without the change.
 pub const FLUSH_IS_DURABLE: bool = true;
 
+pub use pagecache::defer_manifest_writes;
+
 pub use self::{
     batch::Batch,
     config::{Config, Mode},

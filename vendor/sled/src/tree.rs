@@ -799,6 +799,15 @@ impl Tree {
         self.context.pagecache.flush()
     }
 
+    /// sysgp: [`Tree::flush`] for a thread that called
+    /// [`defer_manifest_writes`](crate::defer_manifest_writes), right after
+    /// each of its commits: it writes the manifest the thread kept, and it
+    /// takes no concurrency-control lock, so that no other thread's flush or
+    /// commit (of this or another database) can hold it up.
+    pub fn flush_kept(&self) -> Result<usize> {
+        self.context.pagecache.flush_kept()
+    }
+
     /// Asynchronously flushes all dirty IO buffers
     /// and calls fsync. If this succeeds, it is
     /// guaranteed that all previous writes will

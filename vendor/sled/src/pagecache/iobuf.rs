@@ -29,6 +29,50 @@ macro_rules! io_fail {
 
 struct AlignedBuf(*mut u8, usize);
 
+/// sysgp: a buffer written but not yet made durable.
+struct Written {
+    log_offset: LogOffset,
+    base_lsn: Lsn,
+    total_len: usize,
+    maxed: bool,
+    stored_max_stable_lsn: Lsn,
+}
+
+thread_local! {
+    /// sysgp: sealed buffers holding only a batch manifest, kept by a thread
+    /// that called `defer_manifest_writes` until its next flush writes them.
+    static KEPT: std::cell::RefCell<Option<Vec<Arc<IoBuf>>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// sysgp: from now on, the calling thread keeps the buffer of each batch
+/// manifest it completes (a transaction's or batch's last step) instead of
+/// handing it to the IO pool, and writes it with the buffer its next flush
+/// seals, under one fdatasync. Only for a thread that calls `Tree::flush_kept`
+/// after every transaction or batch, before any other: until it does, no
+/// flush on any thread can get past the manifest.
+pub fn defer_manifest_writes() {
+    KEPT.with(|kept| *kept.borrow_mut() = Some(Vec::new()));
+}
+
+/// Keeps `iobuf` for this thread's next flush; false when this thread does
+/// not keep buffers.
+pub(in crate::pagecache) fn defer_write(iobuf: &Arc<IoBuf>) -> bool {
+    KEPT.with(|kept| match &mut *kept.borrow_mut() {
+        Some(list) => {
+            list.push(iobuf.clone());
+            true
+        }
+        None => false,
+    })
+}
+
+fn take_kept() -> Vec<Arc<IoBuf>> {
+    KEPT.with(|kept| {
+        kept.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default()
+    })
+}
+
 #[allow(unsafe_code)]
 unsafe impl Send for AlignedBuf {}
 
@@ -567,7 +611,44 @@ impl IoBufs {
     // Write an IO buffer's data to stable storage and set up the
     // next IO buffer for writing.
     pub(crate) fn write_to_log(&self, iobuf: &IoBuf) -> Result<()> {
+        self.write_to_log_together(&[], Some(iobuf))
+    }
+
+    // sysgp: writes the buffers this thread kept (`defer_write`), then
+    // `iobuf`, and makes them durable with one fdatasync (rather than
+    // upstream's sync_file_range per buffer, which only waits for the write
+    // to reach the device, not the device's cache): the stable LSN then means
+    // on disk, a flush is a durable flush, and no second fdatasync has to
+    // follow it.
+    pub(crate) fn write_to_log_together(
+        &self,
+        kept: &[Arc<IoBuf>],
+        iobuf: Option<&IoBuf>,
+    ) -> Result<()> {
         let _measure = Measure::new(&M.write_to_log);
+        let mut written = Vec::with_capacity(kept.len() + 1);
+        for buf in kept.iter().map(|b| &**b).chain(iobuf) {
+            written.push(self.write_unsynced(buf)?);
+        }
+        #[cfg(not(feature = "io_uring"))]
+        {
+            if !self.config.temporary {
+                #[cfg(target_os = "linux")]
+                self.config.file.sync_data()?;
+
+                #[cfg(not(target_os = "linux"))]
+                self.config.file.sync_all()?;
+            }
+        }
+        io_fail!(self, "buffer write post");
+        for w in written {
+            self.mark_written(w)?;
+        }
+        Ok(())
+    }
+
+    // sysgp: upstream's `write_to_log` up to its write, without the sync.
+    fn write_unsynced(&self, iobuf: &IoBuf) -> Result<Written> {
         let header = iobuf.get_header();
         let log_offset = iobuf.offset;
         let base_lsn = iobuf.lsn;
@@ -728,19 +809,27 @@ impl IoBufs {
         {
             let f = &self.config.file;
             pwrite_all(f, data, log_offset)?;
-            if !self.config.temporary {
-                // sysgp: the buffer is made durable here (fdatasync) rather
-                // than only written (upstream's sync_file_range on Linux): the
-                // stable LSN then means on disk, a flush is a durable flush,
-                // and no second fdatasync has to follow it.
-                #[cfg(target_os = "linux")]
-                f.sync_data()?;
-
-                #[cfg(not(target_os = "linux"))]
-                f.sync_all()?;
-            }
         }
-        io_fail!(self, "buffer write post");
+
+        Ok(Written {
+            log_offset,
+            base_lsn,
+            total_len,
+            maxed,
+            stored_max_stable_lsn,
+        })
+    }
+
+    // sysgp: the rest of upstream's `write_to_log`, once the buffer is durable.
+    fn mark_written(&self, written: Written) -> Result<()> {
+        let Written {
+            log_offset,
+            base_lsn,
+            total_len,
+            maxed,
+            stored_max_stable_lsn,
+        } = written;
+        let segment_size = self.config.segment_size;
 
         if total_len > 0 {
             let complete_len = if maxed {
@@ -915,7 +1004,21 @@ pub(in crate::pagecache) fn make_stable_inner(
             || iobuf.lsn > lsn
         {
             // nothing to write, don't bother sealing
-            // current IO buffer.
+            // current IO buffer. sysgp: but write what this thread kept,
+            // which no other thread will.
+            let kept = take_kept();
+            if !kept.is_empty() {
+                if let Err(e) = iobufs.write_to_log_together(&kept, None) {
+                    error!("hit error while writing kept iobufs: {:?}", e);
+                    iobufs.config.set_global_error(e.clone());
+                    let intervals = iobufs.intervals.lock();
+                    drop(intervals);
+                    let _notified = iobufs.interval_updated.notify_all();
+                    return Err(e);
+                }
+                stable = iobufs.stable();
+                continue;
+            }
         } else {
             seal_and_write_iobuf(iobufs, &iobuf, header, false, true)?;
             stable = iobufs.stable();
@@ -994,6 +1097,17 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
     let _cc = concurrency_control::read();
+    let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
+    make_stable(iobufs, max_reserved_lsn)
+}
+
+/// sysgp: `flush` without the concurrency-control lock, for the thread that
+/// keeps its manifests (`defer_manifest_writes`) and has just committed. With
+/// the lock, a thread that holds it for reading in a flush of its own, waiting
+/// for a manifest this thread keeps, and another that waits to commit (for
+/// writing; the lock is global to the process, so another database counts)
+/// would block this flush behind them: none could go on.
+pub(in crate::pagecache) fn flush_kept(iobufs: &Arc<IoBufs>) -> Result<usize> {
     let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
     make_stable(iobufs, max_reserved_lsn)
 }
@@ -1177,7 +1291,8 @@ fn seal_and_write_iobuf(
             lsn
         );
         if write_here {
-            if let Err(e) = iobufs.write_to_log(iobuf) {
+            let kept = take_kept();
+            if let Err(e) = iobufs.write_to_log_together(&kept, Some(iobuf)) {
                 error!(
                     "hit error while writing iobuf with lsn {}: {:?}",
                     lsn, e

@@ -37,6 +37,12 @@ impl Log {
         iobuf::flush(&self.iobufs)
     }
 
+    /// sysgp: `flush` for the thread that keeps its manifests (see
+    /// `iobuf::flush_kept`).
+    pub fn flush_kept(&self) -> Result<usize> {
+        iobuf::flush_kept(&self.iobufs)
+    }
+
     /// Return an iterator over the log, starting with
     /// a specified offset.
     pub fn iter_from(&self, lsn: Lsn) -> super::LogIter {
@@ -388,6 +394,7 @@ impl Log {
                 is_blob_rewrite: blob_rewrite.is_some(),
                 header_len: usize::try_from(message_header.serialized_size())
                     .unwrap(),
+                deferrable: false,
             });
         }
     }
@@ -395,7 +402,11 @@ impl Log {
     /// Called by Reservation on termination (completion or abort).
     /// Handles departure from shared state, and possibly writing
     /// the buffer to stable storage if necessary.
-    pub(super) fn exit_reservation(&self, iobuf: &Arc<IoBuf>) -> Result<()> {
+    pub(super) fn exit_reservation(
+        &self,
+        iobuf: &Arc<IoBuf>,
+        deferrable: bool,
+    ) -> Result<()> {
         let mut header = iobuf.get_header();
 
         // Decrement writer count, retrying until successful.
@@ -425,6 +436,13 @@ impl Log {
 
                 let _notified = self.iobufs.interval_updated.notify_all();
                 return Err(e);
+            }
+
+            // sysgp: a batch manifest's buffer (nothing but the manifest) is
+            // kept by a thread that flushes after each batch, and written with
+            // that flush's buffer under one fdatasync.
+            if deferrable && iobuf::defer_write(iobuf) {
+                return Ok(());
             }
 
             let lsn = iobuf.lsn;

@@ -62,6 +62,7 @@ pub use self::{
         SEG_HEADER_LEN,
     },
     disk_pointer::DiskPtr,
+    iobuf::defer_manifest_writes,
     logger::{Log, LogRead},
 };
 
@@ -760,6 +761,11 @@ impl PageCache {
     /// Returns the number of bytes written during this call.
     pub(crate) fn flush(&self) -> Result<usize> {
         self.log.flush()
+    }
+
+    /// sysgp: `flush` for the thread that keeps its manifests.
+    pub(crate) fn flush_kept(&self) -> Result<usize> {
+        self.log.flush_kept()
     }
 
     /// Create a new page, trying to reuse old freed pages if possible

@@ -14,6 +14,9 @@ pub struct Reservation<'a> {
     pub(super) lsn: Lsn,
     pub(super) is_blob_rewrite: bool,
     pub(super) header_len: usize,
+    /// sysgp: a batch manifest's buffer, which the thread completing it may
+    /// keep and write with its next flush (see `iobuf::defer_manifest_writes`).
+    pub(super) deferrable: bool,
 }
 
 impl<'a> Drop for Reservation<'a> {
@@ -79,7 +82,9 @@ impl<'a> Reservation<'a> {
     /// Will panic if the reservation is not the correct
     /// size to hold a serialized Lsn.
     #[doc(hidden)]
-    pub fn mark_writebatch(self, peg_lsn: Lsn) -> Result<(Lsn, DiskPtr)> {
+    pub fn mark_writebatch(mut self, peg_lsn: Lsn) -> Result<(Lsn, DiskPtr)> {
+        self.deferrable = true;
+
         trace!(
             "writing batch required stable lsn {} into \
              BatchManifest at lid {} peg_lsn {}",
@@ -136,7 +141,7 @@ impl<'a> Reservation<'a> {
                 std::mem::size_of::<u32>(),
             );
         }
-        self.log.exit_reservation(&self.iobuf)?;
+        self.log.exit_reservation(&self.iobuf, self.deferrable)?;
 
         Ok((self.lsn(), self.pointer()))
     }
