@@ -1097,8 +1097,7 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
     let _cc = concurrency_control::read();
-    let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
-    make_stable(iobufs, max_reserved_lsn)
+    flush_kept(iobufs)
 }
 
 /// sysgp: `flush` without the concurrency-control lock, for the thread that
