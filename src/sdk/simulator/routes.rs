@@ -2,6 +2,10 @@
 //! `PUT /transfers/{id}`, `GET /transfers/{id}`, `GET /`) and the test-only
 //! `GET /__sim/transfers`, their handlers, and the mapping of rejections to the SDK's
 //! 404/405 bodies. Business outcomes are replies, never rejections.
+//!
+//! A POST or PUT runs the transfer and serializes its reply when the call arrives, then
+//! waits out `--latency-ms` from the arrival and sends it: the reply's cost (a 10 KiB
+//! body) is not added to the latency asked for.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use warp::{Filter, Rejection, Reply};
 
 use super::bodies::{self, HubState};
 use super::flow::Live;
-use super::schema;
+use super::schema::{self, Continuation, TransferRequest};
 use super::state::{Durable, Refusal};
 use super::Sim;
 
@@ -90,20 +94,42 @@ async fn post_transfer(raw: Bytes, sim: Arc<Sim>) -> Response {
 }
 
 async fn post_transfer_detached(arrived: Instant, raw: Bytes, sim: Arc<Sim>) -> Response {
-    sim.delay(arrived).await;
-    let request = match schema::transfer_request(&raw) {
-        Ok(request) => request,
+    let answer = match schema::transfer_request(&raw) {
+        Ok(request) => start(request, &sim),
         Err(message) => {
             log::debug!("simulator POST /transfers: 400 {message}");
-            return json_reply(400, &bodies::sdk_error(400, &message));
+            Answer::Now(json_reply(400, &bodies::sdk_error(400, &message)))
         }
     };
+    answer.after(sim.delay(arrived)).await
+}
+
+/// A call's answer, worked out when the call arrives (the transfer runs then, as the
+/// real SDK acts on a call at once) and sent when the latency is over.
+enum Answer {
+    /// Ready to send.
+    Now(Response),
+    /// To send once the commit it carries is in the state file.
+    Settle(Durable, u16, Vec<u8>),
+}
+
+impl Answer {
+    async fn after(self, latency: impl std::future::Future<Output = ()>) -> Response {
+        latency.await;
+        match self {
+            Answer::Now(response) => response,
+            Answer::Settle(durable, status, reply) => settle(durable, status, reply).await,
+        }
+    }
+}
+
+fn start(request: TransferRequest, sim: &Sim) -> Answer {
     let live = Live::start(Uuid::new_v4(), request, SystemTime::now(), sim.accept, &sim.dice);
     log_transfer("POST /transfers", &live);
     let (status, reply) = bodies::transfer_reply(&live);
     match sim.ledger.record(live) {
-        Ok(durable) => settle(durable, status, &reply).await,
-        Err(refusal) => refused(refusal),
+        Ok(durable) => Answer::Settle(durable, status, to_bytes(&reply)),
+        Err(refusal) => Answer::Now(refused(refusal)),
     }
 }
 
@@ -112,25 +138,27 @@ async fn put_transfer(id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
 }
 
 async fn put_transfer_detached(arrived: Instant, id: String, raw: Bytes, sim: Arc<Sim>) -> Response {
-    sim.delay(arrived).await;
-    let step = match schema::continuation(&raw) {
-        Ok(step) => step,
-        Err(message) => return json_reply(400, &bodies::sdk_error(400, &message)),
+    let answer = match schema::continuation(&raw) {
+        Ok(step) => resume(&id, step, &sim),
+        Err(message) => Answer::Now(json_reply(400, &bodies::sdk_error(400, &message))),
     };
-    let Ok(uuid) = Uuid::parse_str(&id) else {
-        return refused(Refusal::Unknown);
+    answer.after(sim.delay(arrived)).await
+}
+
+fn resume(id: &str, step: Continuation, sim: &Sim) -> Answer {
+    let Ok(uuid) = Uuid::parse_str(id) else {
+        return Answer::Now(refused(Refusal::Unknown));
     };
     let now = SystemTime::now();
-    let result = sim.ledger.resume(uuid, step, |live, step| live.resume(step, sim.accept, &sim.dice, now));
-    match result {
+    match sim.ledger.resume(uuid, step, |live, step| live.resume(step, sim.accept, &sim.dice, now)) {
         Ok((live, durable)) => {
             log_transfer("PUT /transfers", &live);
             let (status, reply) = bodies::transfer_reply(&live);
-            settle(durable, status, &reply).await
+            Answer::Settle(durable, status, to_bytes(&reply))
         }
         Err(refusal) => {
             log::debug!("simulator PUT /transfers/{id}: refused: {refusal:?}");
-            refused(refusal)
+            Answer::Now(refused(refusal))
         }
     }
 }
@@ -167,12 +195,12 @@ fn list_paid(sim: Arc<Sim>) -> Response {
 
 /// Waits for the commit to reach the state file before answering: the simulator never
 /// admits a payment it could forget.
-async fn settle(durable: Durable, status: u16, reply: &Value) -> Response {
+async fn settle(durable: Durable, status: u16, reply: Vec<u8>) -> Response {
     let Some(wait) = durable else {
-        return json_reply(status, reply);
+        return bytes_reply(status, reply);
     };
     match wait.await {
-        Ok(Ok(())) => json_reply(status, reply),
+        Ok(Ok(())) => bytes_reply(status, reply),
         Ok(Err(e)) => {
             let message = format!("simulator could not record a committed transfer in its state file: {e}");
             json_reply(500, &bodies::sdk_error(500, &message))
@@ -221,8 +249,12 @@ fn log_transfer(call: &str, live: &Live) {
 }
 
 fn json_reply(status: u16, body: &Value) -> Response {
-    // Straight into bytes: `Value`'s Display goes through a formatter per token.
-    bytes_reply(status, serde_json::to_vec(body).unwrap_or_default())
+    bytes_reply(status, to_bytes(body))
+}
+
+/// Straight into bytes: `Value`'s Display goes through a formatter per token.
+fn to_bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 fn bytes_reply(status: u16, body: Vec<u8>) -> Response {
