@@ -62,6 +62,8 @@ fn an_operator_pauses_a_running_job_and_resume_finishes_it_paying_each_line_once
     }
     let id = validated_job(&app, source, &csv);
     assert_eq!(no_500(app.job_action("checker", &id, "approve")).status, 200);
+    let job = app.job_until(&id, "a few lines paid", |j| j["counts"]["COMPLETED"].as_u64() >= Some(4));
+    assert!(job["rate_per_sec"].as_f64() > Some(0.0), "a running job has a rate: {job}");
     assert_eq!(no_500(app.job_action("viewer", &id, "pause")).status, 403, "a viewer cannot pause");
     let r = no_500(app.job_action("maker", &id, "pause"));
     assert_eq!((r.status, st(&r.body)), (200, "PAUSED"), "{}", r.text);
@@ -69,6 +71,7 @@ fn an_operator_pauses_a_running_job_and_resume_finishes_it_paying_each_line_once
     let job = app.job_until(&id, "in-flight items to settle", |j| j["counts"]["PROCESSING"] == 0);
     assert_eq!(st(&job), "PAUSED", "{job}");
     assert!(job["counts"]["PENDING"].as_u64() > Some(0), "paused before the end: {job}");
+    assert_eq!((job["rate_per_sec"].as_f64(), &job["eta_seconds"]), (Some(0.0), &Value::Null), "{job}");
     assert_snapshot_consistent(&job);
     // The events stream of a paused job gives its state and ends.
     let events = progress_events(&no_500(app.get(&format!("/api/v1/bulk/jobs/{id}/events"))).text);
