@@ -407,6 +407,27 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_that_panics_leaves_its_change_durable_and_the_writer_running() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 8).expect("open");
+        store
+            .writer
+            .submit_blocking(
+                |tx| {
+                    tx.put_raw(TreeId::Items, b"k", b"v");
+                    Ok::<_, StoreError>(())
+                },
+                |_| panic!("a reply that panics"),
+            )
+            .expect("queued");
+        let next = store.writer.run_blocking(|_| Ok::<_, StoreError>(7)).expect("the writer still runs");
+        assert_eq!(next, 7);
+        assert!(store.close(std::time::Duration::from_secs(30)), "the writer did not stop");
+        let store = Store::open(dir.path(), 8).expect("reopen");
+        assert_eq!(store.inner.tree(TreeId::Items).get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
     fn a_fresh_directory_records_this_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 8).expect("open");

@@ -282,8 +282,13 @@ fn run(inner: Arc<StoreInner>, mut receiver: mpsc::Receiver<Msg>, mut clock: Clo
         }
         stats.jobs.fetch_add(replies.len() as u64, Ordering::Relaxed);
         stats.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        // Durable now, as is every earlier batch: reply in order.
-        replies.into_iter().for_each(|reply| reply());
+        // Durable now, as is every earlier batch: reply in order. A reply that panics
+        // loses only its own continuation; the writer carries on with the next.
+        for reply in replies {
+            if catch_unwind(AssertUnwindSafe(reply)).is_err() {
+                log::error!("a store reply panicked; its changes are durable, its continuation was lost");
+            }
+        }
     }
 }
 
