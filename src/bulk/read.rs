@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::csv::{header_columns, safe_cell, validate, Event};
 use super::files;
-use super::model::{Item, ItemStatus, Job, JobStatus};
+use super::model::{Item, ItemStatus, Job};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ledger::{format_minor, Msisdn};
@@ -30,9 +30,6 @@ pub fn job_view(job: &Job, rate_per_sec: f64) -> Value {
     let valid = job.valid_count();
     let done = valid - job.open_items();
     let progress = if valid == 0 { 0.0 } else { (done as f64 * 1000.0 / valid as f64).round() / 10.0 };
-    // Only a running job has a rate and an ETA: a paused one finishes nothing until it is
-    // resumed (the recent completions would still give it a rate for a few seconds).
-    let rate_per_sec = if job.status == JobStatus::Processing { rate_per_sec } else { 0.0 };
     let remaining = job.counts[ItemStatus::Pending.index()] + job.counts[ItemStatus::Processing.index()];
     let eta = (rate_per_sec > 0.0 && remaining > 0).then(|| (remaining as f64 / rate_per_sec).ceil() as u64);
     json!({

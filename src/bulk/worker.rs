@@ -108,10 +108,14 @@ impl BulkPool {
         }
     }
 
-    /// Items finished per second over the last seconds, for a job.
-    pub fn rate(&self, job: Uuid) -> f64 {
+    /// Items finished per second over the last seconds, for a running job; 0 for any
+    /// other (a paused job finishes nothing until it is resumed, whatever it just did).
+    pub fn rate(&self, job: &Job) -> f64 {
+        if job.status != JobStatus::Processing {
+            return 0.0;
+        }
         let Ok(mut s) = self.state.lock() else { return 0.0 };
-        let Some(times) = s.done.get_mut(&job) else { return 0.0 };
+        let Some(times) = s.done.get_mut(&job.id) else { return 0.0 };
         let now = Instant::now();
         drop_outside_window(times, now);
         match times.front() {

@@ -172,7 +172,7 @@ pub async fn list(ctx: &mut Ctx) -> Result<Response, Error> {
         engine.store.list_by_order(TreeId::JobsOrder, TreeId::Jobs, limit(&params)?, cursor(&params)?, |j: &Job| {
             status.is_none_or(|s| s == j.status)
         })?;
-    let items: Vec<_> = page.items.iter().map(|j| job_view(j, engine.bulk.rate(j.id))).collect();
+    let items: Vec<_> = page.items.iter().map(|j| job_view(j, engine.bulk.rate(j))).collect();
     Ok(response::json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
@@ -181,7 +181,7 @@ pub async fn get(ctx: &mut Ctx) -> Result<Response, Error> {
     ctx.query_params(&[])?;
     let engine = &ctx.state.engine;
     let job = engine.job(job_id(ctx)?)?;
-    Ok(response::json(StatusCode::OK, &job_view(&job, engine.bulk.rate(job.id))))
+    Ok(response::json(StatusCode::OK, &job_view(&job, engine.bulk.rate(&job))))
 }
 
 /// `GET …/items/?status=&limit=&cursor=`, in file order (the cursor is a line).
@@ -287,7 +287,7 @@ pub async fn events(ctx: &mut Ctx) -> Result<Response, Error> {
         let job = engine.job(id).ok()?;
         let finished = job.status.is_final()
             || matches!(job.status, JobStatus::AwaitingApproval | JobStatus::Paused | JobStatus::Failed);
-        let event = format!("event: progress\ndata: {}\n\n", job_view(&job, engine.bulk.rate(id)));
+        let event = format!("event: progress\ndata: {}\n\n", job_view(&job, engine.bulk.rate(&job)));
         Some((Ok::<Bytes, std::io::Error>(Bytes::from(event)), (engine, id, finished, false)))
     });
     let mut reply = warp::reply::stream(stream).into_response();
@@ -326,7 +326,7 @@ pub async fn action(ctx: &mut Ctx, what: &str) -> Result<Response, Error> {
             }
         }
     };
-    Ok(response::json(StatusCode::OK, &job_view(&job, ctx.state.engine.bulk.rate(id))))
+    Ok(response::json(StatusCode::OK, &job_view(&job, ctx.state.engine.bulk.rate(&job))))
 }
 
 /// `POST …/items/{line}/resolve/`.

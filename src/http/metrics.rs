@@ -37,8 +37,7 @@ fn bulk_gauges(out: &mut String, engine: &crate::engine::Engine) -> Result<(), E
             jobs.iter().map(|j| j.counts[s.index()]).sum::<u64>()
         );
     }
-    let rate: f64 =
-        jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| engine.bulk.rate(j.id)).sum::<f64>() + 0.0;
+    let rate: f64 = jobs.iter().map(|j| engine.bulk.rate(j)).sum::<f64>() + 0.0;
     metric(
         out,
         "sysgp_bulk_items_per_second",
